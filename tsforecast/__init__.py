@@ -1,0 +1,20 @@
+"""tsforecast: long-horizon time series forecasting behind one sklearn-style API."""
+from .data import list_datasets, load_dataset, protocol_split, published_results
+from .forecaster import Forecaster
+from .models import AR, ARNet, ModelSpec, Naive, list_models
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AR",
+    "ARNet",
+    "Forecaster",
+    "ModelSpec",
+    "Naive",
+    "__version__",
+    "list_datasets",
+    "list_models",
+    "load_dataset",
+    "protocol_split",
+    "published_results",
+]

@@ -1,0 +1,244 @@
+"""Benchmark sweeps on the LTSF protocol: models x datasets x horizons x seeds, resumable, with a report.
+
+Every run uses the identical protocol: the dataset's standard split (lookback-aware), the scaler
+fitted on the training split, the same training loop, and MSE/MAE over *all* test windows on the
+scaled data. Results go to ``<out>/results.csv`` (one row per run, rewritten atomically after each
+run, so a killed sweep loses at most the run in progress and resumes by skipping finished runs) and
+``<out>/report.md`` (each figure next to the published one).
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .data.datasets import dataset_info, published_results
+from .data.splits import protocol_split
+from .forecaster import Forecaster
+from .models.registry import build_spec, get_model_class
+from .io import write_atomic
+from .validation import check_positive_int
+
+RESULTS_FILE = "results.csv"
+REPORT_FILE = "report.md"
+COMMANDS_FILE = "commands.txt"
+KEY = ["model", "dataset", "horizon", "lookback", "seed", "params"]
+COLUMNS = KEY + [
+    "mse", "mae", "n_test_windows", "val_mse", "train_seconds", "epoch_seconds", "predict_seconds", "epochs",
+    "best_epoch", "device", "time_features", "machine", "torch_version", "tsforecast_version", "git_commit",
+    "finished_at",
+]
+#: published baselines shown beside every row, for context (same protocol, lookback 96)
+REFERENCE_BASELINES = [("DLinear", "96"), ("Repeat", "1")]
+#: calendar features as the reference scripts compute them: hourly set for every dataset (protocol.md §5)
+PROTOCOL_TIME_FEATURES = "h"
+
+
+def machine_description() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    desc = f"{cpu}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}"
+    if torch.cuda.is_available():
+        desc += f", {torch.cuda.get_device_name(0)}"
+    return desc
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() if out.returncode == 0 else ""
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def read_results(out: Path) -> pd.DataFrame:
+    path = Path(out) / RESULTS_FILE
+    if not path.is_file():
+        return pd.DataFrame(columns=COLUMNS)
+    return pd.read_csv(path, dtype={"params": str}, keep_default_na=False, na_values=[""])
+
+
+def _run_key(model: str, dataset: str, horizon: int, lookback: int, seed: int, params: str) -> tuple:
+    return (model, dataset, int(horizon), int(lookback), int(seed), params)
+
+
+def run_one(model: str, dataset: str, horizon: int, lookback: int, seed: int, model_params: dict,
+            training: dict, device: str = "auto", verbose: int = 0) -> dict:
+    """Fit on the protocol's train split (early stopping on val), score every test window."""
+    info = dataset_info(dataset)
+    split = protocol_split(info.name, lookback)
+    spec = build_spec(model, model_params)
+    forecaster = Forecaster(model=spec, lookback=lookback, horizon=horizon, random_state=seed, freq=info.freq,
+                            time_features=PROTOCOL_TIME_FEATURES, device=device, verbose=verbose, **training)
+    forecaster.fit(split.train, val_df=split.val)
+    started = time.perf_counter()
+    scores = forecaster.evaluate(split.test)
+    predict_seconds = time.perf_counter() - started
+    result = forecaster.training_
+    return {
+        "mse": scores["mse"],
+        "mae": scores["mae"],
+        "n_test_windows": scores["n_windows"],
+        "val_mse": min(result.val_loss) if result.val_loss else np.nan,
+        "train_seconds": forecaster.fit_seconds_,
+        "epoch_seconds": float(np.mean(result.epoch_seconds)) if result.epoch_seconds else np.nan,
+        "predict_seconds": predict_seconds,
+        "epochs": result.epochs,
+        "best_epoch": result.best_epoch,
+        "device": str(forecaster.device_),
+        "time_features": forecaster.time_feature_freq_ or "",
+    }
+
+
+def run_sweep(models: list[str], datasets: list[str], horizons: list[int], lookback: int, seeds: list[int],
+              out: str | Path, model_params: dict | None = None, training: dict | None = None,
+              device: str = "auto", verbose: int = 0, command: str | None = None,
+              log: Callable[[str], None] = print) -> pd.DataFrame:
+    """Run every missing combination; returns all results in ``out`` (old and new)."""
+    from . import __version__
+
+    out = Path(out)
+    model_params, training = dict(model_params or {}), dict(training or {})
+    # Fail fast, before anything is written: names, sizes and hyperparameters.
+    models = [build_spec(m, model_params).name for m in models]
+    datasets = [dataset_info(d).name for d in datasets]
+    for name, values in (("horizon", horizons), ("lookback", [lookback]), ("seed", seeds)):
+        if not values:
+            raise ValueError(f"no {name} given")
+        for value in values:
+            if name == "seed":
+                if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+                    raise ValueError(f"seeds must be non-negative integers, got {value!r}")
+            else:
+                check_positive_int(name, value)
+    params_json = json.dumps({**model_params, **{f"train.{k}": v for k, v in training.items()}}, sort_keys=True)
+    if command:
+        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        with open(_ensure_dir(out) / COMMANDS_FILE, "a") as handle:
+            handle.write(f"# {stamp} on {machine_description()}\n{command}\n")
+    results = read_results(out)
+    done = {_run_key(*(r[k] for k in KEY)) for r in results.to_dict("records")}
+    plan = [(m, d, h, s) for d in datasets for m in models for h in horizons for s in seeds
+            if _run_key(m, d, h, lookback, s, params_json) not in done]
+    log(f"{len(plan)} runs to do ({len(done)} already in {out / RESULTS_FILE})")
+    for i, (model, dataset, horizon, seed) in enumerate(plan, 1):
+        row = {"model": model, "dataset": dataset, "horizon": horizon, "lookback": lookback, "seed": seed,
+               "params": params_json}
+        row.update(run_one(model, dataset, horizon, lookback, seed, model_params, training, device, verbose))
+        row.update({"machine": machine_description(), "torch_version": torch.__version__,
+                    "tsforecast_version": __version__, "git_commit": git_commit(),
+                    "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+        results = pd.concat([results, pd.DataFrame([row])], ignore_index=True)[COLUMNS] if len(results) else \
+            pd.DataFrame([row])[COLUMNS]
+        write_atomic(out / RESULTS_FILE, results.to_csv(index=False, float_format="%.6g"))
+        write_atomic(out / REPORT_FILE, render_report(results, out))
+        log(f"[{i}/{len(plan)}] {model} {dataset} H={horizon} seed={seed}: mse={row['mse']:.4f} mae={row['mae']:.4f} "
+            f"({row['epochs']} epochs, fit {row['train_seconds']:.1f}s, test {row['predict_seconds']:.1f}s)")
+    if not plan and len(results):
+        write_atomic(out / REPORT_FILE, render_report(results, out))
+    return results
+
+
+def _ensure_dir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+# ---------------------------------------------------------------------- report
+def _published_lookup() -> dict:
+    table = published_results()
+    return {(r.model, r.dataset, str(r.horizon), str(r.lookback)): (float(r.mse), float(r.mae))
+            for r in table.itertuples()}
+
+
+def _published_for(lookup: dict, name: str | None, dataset: str, horizon: int, lookback: int):
+    """The published (mse, mae, lookback) of ``name``: same lookback if published, else any."""
+    if name is None:
+        return None
+    exact = lookup.get((name, dataset, str(horizon), str(lookback)))
+    if exact:
+        return (*exact, lookback)
+    for (model, ds, h, lb), value in lookup.items():
+        if model == name and ds == dataset and h == str(horizon):
+            return (*value, int(lb))
+    return None
+
+
+def _fmt(x, digits=3):
+    return "" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:.{digits}f}"
+
+
+def render_report(results: pd.DataFrame, out: Path | None = None) -> str:
+    lookup = _published_lookup()
+    lines = ["# Benchmark report", ""]
+    lines += [
+        "Protocol: Time-Series-Library LTSF splits (ETT 12/4/4 months, Weather 70/10/20), StandardScaler fitted on",
+        "the train split, MSE/MAE on the scaled data over **every** test window (no `drop_last`), early stopping on",
+        "the validation split, hourly calendar features as in the reference scripts. Figures are means over seeds.",
+        "`ratio` = ours / published (below 1 is better). Published figures and sources: `datasets/published_results.csv`.",
+        "",
+    ]
+    if out is not None and (Path(out) / COMMANDS_FILE).is_file():
+        lines += ["Commands that produced these results (with the machine they ran on):", "", "```"]
+        lines += (Path(out) / COMMANDS_FILE).read_text().strip().splitlines()
+        lines += ["```", ""]
+    if results.empty:
+        return "\n".join(lines + ["No results yet."]) + "\n"
+    grouped = (results.groupby(["dataset", "model", "params", "horizon", "lookback"], sort=False)
+               .agg(mse=("mse", "mean"), mae=("mae", "mean"), mse_std=("mse", "std"), seeds=("seed", "nunique"),
+                    windows=("n_test_windows", "first"), epochs=("epochs", "mean"),
+                    train_s=("train_seconds", "mean"), epoch_s=("epoch_seconds", "mean"),
+                    predict_s=("predict_seconds", "mean"), device=("device", "first"))
+               .reset_index())
+    ref_names = " | ".join(f"{name} (L={lb}) MSE | ratio" for name, lb in REFERENCE_BASELINES)
+    for dataset, table in grouped.groupby("dataset", sort=False):
+        lines += [f"## {dataset}", ""]
+        lines += [f"| model | H | L | MSE | MAE | seeds | published MSE / MAE (L) | ratio MSE | ratio MAE | {ref_names} "
+                  "| test windows | epochs | fit s | s/epoch | test s | device |"]
+        lines += ["|" + "---|" * (15 + 2 * len(REFERENCE_BASELINES))]
+        for r in table.itertuples():
+            spec = get_model_class(r.model)
+            label = r.model if r.params in ("{}", "") else f"{r.model} {r.params}"
+            pub = _published_for(lookup, spec.published_name, dataset, r.horizon, r.lookback)
+            pub_cells = (f"{pub[0]:.3f} / {pub[1]:.3f} ({pub[2]})", _fmt(r.mse / pub[0]), _fmt(r.mae / pub[1])) \
+                if pub else ("—", "", "")
+            ref_cells = []
+            for name, lb in REFERENCE_BASELINES:
+                ref = lookup.get((name, dataset, str(r.horizon), lb))
+                ref_cells += [_fmt(ref[0]), _fmt(r.mse / ref[0])] if ref else ["—", ""]
+            mse = _fmt(r.mse, 4) + (f" ± {r.mse_std:.4f}" if r.seeds > 1 else "")
+            lines.append(
+                f"| {label} | {r.horizon} | {r.lookback} | {mse} | {_fmt(r.mae, 4)} | {r.seeds} | {' | '.join(pub_cells)} | "
+                f"{' | '.join(ref_cells)} | {r.windows} | {_fmt(r.epochs, 1)} | {_fmt(r.train_s, 1)} | "
+                f"{_fmt(r.epoch_s, 2)} | {_fmt(r.predict_s, 2)} | {r.device} |"
+            )
+        lines.append("")
+    averages = grouped.groupby(["model", "params", "dataset"], sort=False).agg(
+        mse=("mse", "mean"), mae=("mae", "mean"), horizons=("horizon", "nunique")).reset_index()
+    lines += ["## Averages over horizons", "", "| model | dataset | horizons | MSE | MAE | published MSE avg | ratio |",
+              "|---|---|---|---|---|---|---|"]
+    for r in averages.itertuples():
+        spec = get_model_class(r.model)
+        rows = grouped[(grouped.model == r.model) & (grouped.params == r.params) & (grouped.dataset == r.dataset)]
+        pubs = [_published_for(lookup, spec.published_name, r.dataset, h, lb) for h, lb in zip(rows.horizon, rows.lookback)]
+        pub_avg = float(np.mean([p[0] for p in pubs])) if pubs and all(pubs) else None
+        label = r.model if r.params in ("{}", "") else f"{r.model} {r.params}"
+        lines.append(f"| {label} | {r.dataset} | {r.horizons} | {_fmt(r.mse, 4)} | {_fmt(r.mae, 4)} | "
+                     f"{_fmt(pub_avg)} | {_fmt(r.mse / pub_avg) if pub_avg else ''} |")
+    return "\n".join(lines) + "\n"

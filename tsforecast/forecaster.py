@@ -1,0 +1,333 @@
+"""The sklearn estimator: validation -> scaling -> windows -> training -> rollout -> DataFrame."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
+
+from .data.scaling import fit_scaler
+from .data.timefeatures import time_features as calendar_features
+from .data.windows import Windows
+from .metrics import ErrorAccumulator
+from .models.base import Dims, ModelSpec
+from .models.registry import get_model_class, resolve_model
+from .rollout import autoregressive_forecast, padded_length
+from .training import LR_SCHEDULES, TrainingConfig, TrainingResult, train
+from .validation import CheckedFrame, check_fraction, check_frame, check_positive_int
+
+# Training settings used when neither the Forecaster nor the model family sets them: the LTSF
+# reference scripts' defaults (Time-Series-Library run.py).
+DEFAULT_TRAINING = {"max_epochs": 10, "batch_size": 32, "learning_rate": 1e-4, "patience": 3, "lr_schedule": "halving"}
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"device={device!r} is not a torch device; use 'auto', 'cpu' or 'cuda'") from err
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} but CUDA is not available here; use device='auto' or 'cpu'")
+    return resolved
+
+
+@dataclass
+class _Series:
+    """One validated, scaled series on the device, with its calendar features (extended into the future)."""
+
+    values: torch.Tensor  # (T, C) scaled, float32
+    marks: torch.Tensor | None  # (T + extra, F)
+    index: pd.DatetimeIndex
+
+
+class Forecaster(BaseEstimator):
+    """Forecast a multivariate time series (a DataFrame with a DatetimeIndex, one column per channel).
+
+    Parameters
+    ----------
+    model : str or ModelSpec
+        A registry name (``tsforecast.list_models()``) or a spec such as ``ARNet(ar_reg=1.0)``, whose
+        hyperparameters are then nested params (``model__ar_reg``).
+    lookback : int
+        Number of past steps each forecast sees.
+    horizon : int
+        Number of steps to forecast (the model is trained for it; ``predict`` can roll out further).
+    max_epochs, batch_size, learning_rate, patience, lr_schedule :
+        Training settings; ``None`` takes the model family's defaults, then the LTSF reference
+        defaults (10 epochs, batch 32, lr 1e-4, patience 3, lr halved every epoch from the third).
+    validation_fraction : float
+        Share of the rows ``fit`` holds out (from the end) for early stopping when no ``val_df`` is
+        given. Ignored by models without gradient training (``naive``, ``ar``), which fit on all rows.
+    freq : str or None
+        ``None`` infers the step from the index and rejects irregular or duplicate timestamps; a pandas
+        frequency (``"h"``, ``"10min"``) takes the rows as consecutive steps of that size.
+    time_features : str or None
+        Calendar features for models that use them: ``"auto"`` (from the data's step), a pandas
+        frequency selecting the feature set (the LTSF reference uses ``"h"`` for every dataset), or None.
+    random_state : int or None
+        Seed for weight initialization and shuffling; the global RNGs are left untouched.
+    device : str
+        ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ...
+    verbose : int
+        0 silent, 1 a progress bar per fit, 2 also keep the bars.
+
+    Attributes (after ``fit``)
+    --------------------------
+    network_ : the trained torch module;  scaler_ : the StandardScaler fitted on the training rows;
+    columns_, freq_ : the input's columns and step;  history_ : the last ``lookback`` rows seen;
+    training_ : losses and timings per epoch;  n_epochs_ : epochs run;  fit_seconds_ : wall time of fit;
+    coef_, intercept_ : AR coefficients (channels x lags, lag 1 first) and intercepts, in the data's
+    units, for linear AR models.
+    """
+
+    def __init__(self, model="ar", lookback=96, horizon=96, *, max_epochs=None, batch_size=None,
+                 learning_rate=None, patience=None, lr_schedule=None, validation_fraction=0.1, freq=None,
+                 time_features="auto", random_state=None, device="auto", verbose=0):
+        self.model = model
+        self.lookback = lookback
+        self.horizon = horizon
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.patience = patience
+        self.lr_schedule = lr_schedule
+        self.validation_fraction = validation_fraction
+        self.freq = freq
+        self.time_features = time_features
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ sklearn plumbing
+    def set_params(self, **params):
+        # `model__x` on a Forecaster whose model is a registry name: swap in the default spec first so
+        # nested params work the same whichever way the model was given.
+        if isinstance(self.model, str) and any(k.startswith("model__") for k in params) and "model" not in params:
+            self.model = get_model_class(self.model)()
+        return super().set_params(**params)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = False
+        tags.non_deterministic = self.random_state is None
+        return tags
+
+    def _check_fitted(self):
+        if not hasattr(self, "network_"):
+            raise NotFittedError("this Forecaster is not fitted yet; call fit(df) before predict, score or save")
+
+    # ------------------------------------------------------------------ settings
+    def _spec(self) -> ModelSpec:
+        return resolve_model(self.model)
+
+    def _training_config(self, spec: ModelSpec) -> TrainingConfig:
+        merged = dict(DEFAULT_TRAINING)
+        merged.update(spec.training_defaults)
+        for key in DEFAULT_TRAINING:
+            if getattr(self, key) is not None:
+                merged[key] = getattr(self, key)
+        for key in ("max_epochs", "batch_size", "patience"):
+            check_positive_int(key, merged[key])
+        if isinstance(merged["learning_rate"], bool) or not isinstance(merged["learning_rate"], (int, float)) \
+                or not merged["learning_rate"] > 0:
+            raise ValueError(f"learning_rate must be > 0, got {merged['learning_rate']!r}")
+        if merged["lr_schedule"] not in LR_SCHEDULES:
+            raise ValueError(f"unknown lr_schedule {merged['lr_schedule']!r}; choose one of {LR_SCHEDULES}")
+        return TrainingConfig(**merged, eval_batch_size=max(1024, merged["batch_size"]), verbose=self.verbose)
+
+    def _check_params(self) -> ModelSpec:
+        check_positive_int("lookback", self.lookback)
+        check_positive_int("horizon", self.horizon)
+        check_fraction("validation_fraction", self.validation_fraction)
+        return self._spec()
+
+    def _mark_freq(self, data_freq: str, spec: ModelSpec) -> str | None:
+        if not spec.uses_time_features or self.time_features in (None, False):
+            return None
+        return data_freq if self.time_features == "auto" else self.time_features
+
+    # ------------------------------------------------------------------ data preparation
+    def _prepare(self, values: np.ndarray, index: pd.DatetimeIndex, future_steps: int = 0) -> _Series:
+        """Scale values and compute calendar features over ``index`` plus ``future_steps`` steps after it."""
+        scaled = torch.as_tensor(self.scaler_.transform(values), dtype=torch.float32, device=self.device_)
+        marks = None
+        if self.time_feature_freq_ is not None:
+            full_index = index.append(self._future_index(index[-1], future_steps)) if future_steps else index
+            marks = torch.as_tensor(calendar_features(full_index, self.time_feature_freq_), device=self.device_)
+        return _Series(scaled, marks, index)
+
+    def _future_index(self, last: pd.Timestamp, steps: int) -> pd.DatetimeIndex:
+        return pd.date_range(start=last, periods=steps + 1, freq=self.freq_)[1:]
+
+    def _check_input(self, X, min_rows: int, what: str, rows_needed_for: str) -> CheckedFrame:
+        frame = check_frame(X, min_rows=min_rows, freq=self.freq_given_, columns=self.columns_, what=what,
+                            rows_needed_for=rows_needed_for)
+        if self.freq_given_ is None and pd.tseries.frequencies.to_offset(frame.freq) != pd.tseries.frequencies.to_offset(self.freq_):
+            raise ValueError(f"{what} has frequency {frame.freq!r} but the forecaster was fitted on {self.freq_!r}")
+        return frame
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X, y=None, val_df=None):
+        """Fit on ``X`` (DataFrame, DatetimeIndex, one column per channel).
+
+        ``val_df``: validation data for early stopping, starting ``lookback`` rows before its first
+        target (as the protocol's split does). Without it, the last ``validation_fraction`` of ``X``
+        is held out (gradient-trained models only).
+        """
+        started = time.perf_counter()
+        spec = self._check_params()
+        config = self._training_config(spec)  # checked for every model: a bad setting is never silently ignored
+        frame = check_frame(X, min_rows=self.lookback + self.horizon, freq=self.freq, what="fit data")
+        self.freq_given_ = self.freq
+        self.freq_ = frame.freq
+        self.columns_ = frame.columns
+        self.feature_names_in_ = np.asarray(frame.columns, dtype=object)
+        self.n_features_in_ = len(frame.columns)
+        self.device_ = resolve_device(self.device)
+        self.time_feature_freq_ = self._mark_freq(frame.freq, spec)
+        n_marks = 0 if self.time_feature_freq_ is None else calendar_features(frame.index[:1], self.time_feature_freq_).shape[1]
+        dims = Dims(n_channels=len(frame.columns), lookback=self.lookback, horizon=self.horizon, n_time_features=n_marks)
+        spec.check(dims)
+
+        train_values, train_index = frame.values, frame.index
+        val_values = val_index = None
+        if val_df is not None:
+            val = self._check_input(val_df, min_rows=self.lookback + 1, what="val_df",
+                                    rows_needed_for="lookback + 1: one validation window")
+            val_values, val_index = val.values, val.index
+        elif spec.fit_mode == "gradient" and self.validation_fraction > 0:
+            n_val = int(round(len(frame.values) * self.validation_fraction))
+            cut = len(frame.values) - n_val
+            if n_val < 1 or cut < self.lookback + 1:
+                raise ValueError(
+                    f"validation_fraction={self.validation_fraction} of {len(frame.values)} rows leaves no room for "
+                    f"training and validation windows of lookback {self.lookback}; give more data, a val_df, "
+                    "or validation_fraction=0"
+                )
+            train_values, train_index = frame.values[:cut], frame.index[:cut]
+            val_values, val_index = frame.values[cut - self.lookback:], frame.index[cut - self.lookback:]
+
+        seed = int(self.random_state) if self.random_state is not None else int(np.random.SeedSequence().entropy % 2**31)
+        cuda_devices = [self.device_] if self.device_.type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda_devices):
+            torch.manual_seed(seed)
+            self.scaler_ = fit_scaler(train_values)
+            network = spec.build(dims).to(self.device_)
+            self.training_ = TrainingResult()
+            if spec.fit_mode == "closed_form":
+                spec.fit_closed_form(network, self.scaler_.transform(train_values))
+            elif spec.fit_mode == "gradient":
+                train_series = self._prepare(train_values, train_index)
+                train_windows = Windows(train_series.values, train_series.marks, self.lookback, network.output_len)
+                val_windows = None
+                if val_values is not None:
+                    val_series = self._prepare(val_values, val_index)
+                    val_windows = Windows(val_series.values, val_series.marks, self.lookback, network.output_len)
+                    if len(val_windows) == 0:
+                        raise ValueError(f"the validation data has {len(val_values)} rows: too few for one window of "
+                                         f"lookback {self.lookback} + {network.output_len}")
+                if len(train_windows) == 0:
+                    raise ValueError(f"the training data has {len(train_values)} rows: too few for one window of "
+                                     f"lookback {self.lookback} + {network.output_len}")
+                generator = torch.Generator().manual_seed(seed)
+                self.training_ = train(network, train_windows, val_windows, config, generator)
+            network.eval()
+        self.network_ = network
+        self.model_ = spec
+        self.dims_ = dims
+        self.n_epochs_ = self.training_.epochs
+        last_values, last_index = (val_values, val_index) if val_values is not None and val_index[-1] > train_index[-1] \
+            else (frame.values, frame.index)
+        self.history_ = pd.DataFrame(last_values[-self.lookback:], index=last_index[-self.lookback:], columns=self.columns_)
+        self.fit_seconds_ = time.perf_counter() - started
+        return self
+
+    # ------------------------------------------------------------------ predict
+    def predict(self, X=None, horizon=None) -> pd.DataFrame:
+        """Forecast the ``horizon`` steps (default: the fitted horizon) after the end of ``X``.
+
+        ``X=None`` continues the data seen by ``fit``. Returns a DataFrame in the original units with
+        the future timestamps as index and the fitted columns.
+        """
+        self._check_fitted()
+        horizon = self.horizon if horizon is None else horizon
+        check_positive_int("horizon", horizon)
+        if X is None:
+            values, index = self.history_.to_numpy(), self.history_.index
+        else:
+            frame = self._check_input(X, min_rows=self.lookback, what="predict data", rows_needed_for="lookback")
+            values, index = frame.values[-self.lookback:], frame.index[-self.lookback:]
+        n_future = padded_length(horizon, self.network_.output_len)
+        series = self._prepare(values, index, future_steps=n_future)
+        x_mark = future_mark = None
+        if series.marks is not None:
+            x_mark, future_mark = series.marks[None, :self.lookback], series.marks[None, self.lookback:]
+        scaled = autoregressive_forecast(self.network_, series.values[None], x_mark, future_mark, horizon)[0]
+        forecast = self.scaler_.inverse_transform(scaled.double().cpu().numpy())
+        future = self._future_index(index[-1], horizon)
+        future.freq = self.freq_
+        return pd.DataFrame(forecast, index=future, columns=self.columns_)
+
+    # ------------------------------------------------------------------ evaluation
+    @torch.no_grad()
+    def evaluate(self, X, horizon=None, batch_size=1024) -> dict:
+        """MSE and MAE of the forecasts from every stride-1 window of ``X`` (look-back + horizon rows),
+        on the training-scaled data, as the LTSF protocol scores (all windows, none dropped).
+
+        Returns ``{"mse", "mae", "n_windows"}``.
+        """
+        self._check_fitted()
+        horizon = self.horizon if horizon is None else horizon
+        check_positive_int("horizon", horizon)
+        frame = self._check_input(X, min_rows=self.lookback + horizon, what="evaluation data",
+                                  rows_needed_for="lookback + horizon: one window")
+        n_future = padded_length(horizon, self.network_.output_len)
+        series = self._prepare(frame.values, frame.index, future_steps=n_future - horizon)
+        windows = Windows(series.values, series.marks, self.lookback, horizon, mark_horizon=n_future)
+        acc = ErrorAccumulator()
+        for batch in windows.batches(batch_size):
+            acc.update(batch.y, autoregressive_forecast(self.network_, batch.x, batch.x_mark, batch.y_mark, horizon))
+        return acc.result()
+
+    def score(self, X, y=None) -> float:
+        """Negative MSE of the sliding-window forecasts over ``X`` (higher is better, for sklearn)."""
+        return -self.evaluate(X)["mse"]
+
+    # ------------------------------------------------------------------ AR coefficients
+    def _ar_coefficients(self):
+        self._check_fitted()
+        coefficients = getattr(self.network_, "coefficients", None)
+        if coefficients is None:
+            raise AttributeError(f"model {self.model_.name!r} is not a linear autoregression and has no coef_")
+        return coefficients()
+
+    @property
+    def coef_(self) -> np.ndarray:
+        """AR coefficients, shape (channels, lags), lag 1 first; scale-free, so equal in data units."""
+        return self._ar_coefficients()[0]
+
+    @property
+    def intercept_(self) -> np.ndarray:
+        """AR intercepts in the data's units: ``y_t = intercept + sum_k coef_k y_{t-k}``."""
+        coef, bias = self._ar_coefficients()
+        mean, scale = self.scaler_.mean_, self.scaler_.scale_
+        return scale * bias + mean * (1.0 - coef.sum(axis=1))
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path) -> None:
+        """Write ``path/`` (config.json + model.safetensors) atomically; see :mod:`tsforecast.io`."""
+        from .io import save_forecaster
+
+        save_forecaster(self, path)
+
+    @classmethod
+    def load(cls, path, device: str | None = None) -> "Forecaster":
+        from .io import load_forecaster
+
+        return load_forecaster(path, device=device)

@@ -1,0 +1,67 @@
+"""The one contract every model family follows.
+
+A model is two small pieces in one file:
+
+* a **spec** (subclass of :class:`ModelSpec`): an sklearn estimator holding only the family's
+  hyperparameters, so ``Forecaster(model=Spec(...))`` exposes them as nested params
+  (``model__d_model``) to ``get_params``, ``clone`` and ``GridSearchCV``;
+* a **network** (``torch.nn.Module``) built by ``spec.build(dims)`` with the uniform signature::
+
+      forward(x, x_mark, y_mark) -> (B, output_len, C)
+
+  ``x`` is the scaled look-back window ``(B, lookback, C)``; ``x_mark``/``y_mark`` are the calendar
+  features of the look-back and of the ``output_len`` steps to forecast (``None`` when the spec says
+  ``uses_time_features = False``). ``output_len`` is an attribute of the network: how many steps one
+  call produces. Longer horizons go through :func:`tsforecast.rollout.autoregressive_forecast`.
+
+Optional network methods the shared machinery uses when present:
+
+* ``regularization(progress) -> Tensor``: a penalty added to the training loss (``progress`` is the
+  fraction of training done, for warm-ups);
+* ``coefficients() -> (coef (C, order), intercept (C,))``: linear AR weights on the scaled data.
+
+Everything else (windows, scaling, the training loop, rollout, persistence) is shared.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from torch import nn
+
+
+@dataclass(frozen=True)
+class Dims:
+    """What a network needs to know about the data and task to build itself."""
+
+    n_channels: int
+    lookback: int
+    horizon: int
+    n_time_features: int
+
+
+class ModelSpec(BaseEstimator):
+    """Base class of the hyperparameter objects of every model family."""
+
+    #: registry name (``Forecaster(model="...")``)
+    name: ClassVar[str] = ""
+    #: model name in ``published_results.csv``, for the benchmark report (None: not published)
+    published_name: ClassVar[str | None] = None
+    #: whether the network reads ``x_mark``/``y_mark``
+    uses_time_features: ClassVar[bool] = False
+    #: "gradient" (the shared training loop), "closed_form" (``fit_closed_form``) or "none"
+    fit_mode: ClassVar[str] = "gradient"
+    #: this family's training settings (reference scripts), used where the Forecaster's are None
+    training_defaults: ClassVar[dict] = {}
+
+    def build(self, dims: Dims) -> nn.Module:
+        raise NotImplementedError
+
+    def fit_closed_form(self, network: nn.Module, train_values: np.ndarray) -> None:
+        """Set the network's weights from the scaled training series ``(T, C)`` (fit_mode "closed_form")."""
+        raise NotImplementedError(f"{type(self).__name__} has no closed-form fit")
+
+    def check(self, dims: Dims) -> None:
+        """Raise ValueError for hyperparameters that cannot work with these dims (before any training)."""

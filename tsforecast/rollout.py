@@ -1,0 +1,50 @@
+"""The one autoregressive rollout: any network, any horizon.
+
+A network produces ``output_len`` steps per call from the last ``lookback`` steps. To forecast
+``horizon`` steps, call it, append its forecast to the context, slide the window and repeat,
+``ceil(horizon / output_len)`` calls in all. Calendar features of the future are known in advance,
+so the caller passes them for every step the calls will cover (:func:`padded_length`).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def padded_length(horizon: int, output_len: int) -> int:
+    """Number of future steps the rollout's calls cover (a multiple of ``output_len``)."""
+    return -(-horizon // output_len) * output_len
+
+
+@torch.no_grad()
+def autoregressive_forecast(network: nn.Module, x: torch.Tensor, x_mark: torch.Tensor | None,
+                            future_mark: torch.Tensor | None, horizon: int) -> torch.Tensor:
+    """Forecast ``horizon`` steps after each window.
+
+    Parameters
+    ----------
+    network : a model network (``forward(x, x_mark, y_mark)``, attribute ``output_len``)
+    x : ``(B, lookback, C)`` scaled look-back windows
+    x_mark : ``(B, lookback, F)`` or None
+    future_mark : ``(B, padded_length(horizon, output_len), F)`` or None
+    horizon : number of steps wanted
+
+    Returns ``(B, horizon, C)``. With ``horizon <= output_len`` this is one call, sliced.
+    """
+    step = network.output_len
+    batch, lookback, n_channels = x.shape
+    n_calls = -(-horizon // step)
+    if future_mark is not None and future_mark.shape[1] < n_calls * step:
+        raise ValueError(f"future_mark covers {future_mark.shape[1]} steps; the rollout needs {n_calls * step}")
+    # One buffer holds the context and every forecast; each call reads a sliding window of it. The
+    # window is made contiguous: strided views make torch's einsum/matmul kernels ~10x slower.
+    buffer = x.new_empty(batch, lookback + n_calls * step, n_channels)
+    buffer[:, :lookback] = x
+    marks = None if x_mark is None else torch.cat([x_mark, future_mark[:, :n_calls * step]], dim=1)
+    for call in range(n_calls):
+        begin = call * step
+        window_mark = None if marks is None else marks[:, begin:begin + lookback]
+        y_mark = None if marks is None else marks[:, begin + lookback:begin + lookback + step]
+        buffer[:, begin + lookback:begin + lookback + step] = network(
+            buffer[:, begin:begin + lookback].contiguous(), window_mark, y_mark)
+    return buffer[:, lookback:lookback + horizon]
