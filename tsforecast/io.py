@@ -82,7 +82,9 @@ def save_forecaster(forecaster, path) -> None:
     path = Path(path)
     params = forecaster.get_params(deep=False)
     spec = forecaster.model_
-    params["model"] = {"name": spec.name, "params": {k: _jsonable(v) for k, v in spec.get_params(deep=False).items()}}
+    # A model given by name is saved as its name, so the loaded Forecaster has the very same params.
+    params["model"] = {"name": spec.name, "by_name": isinstance(forecaster.model, str),
+                       "params": {k: _jsonable(v) for k, v in spec.get_params(deep=False).items()}}
     history = forecaster.history_
     config = {
         "format_version": FORMAT_VERSION,
@@ -143,7 +145,7 @@ def load_forecaster(path, device: str | None = None):
     spec = get_model_class(model["name"])(**{k: _from_json(v) for k, v in model["params"].items()})
     if device is not None:
         params["device"] = device
-    forecaster = Forecaster(model=spec, **params)
+    forecaster = Forecaster(model=model["name"] if model.get("by_name") else spec, **params)
     state = config["state"]
     tensors = load_file(str(weights_path))
 

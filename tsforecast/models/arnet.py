@@ -89,8 +89,10 @@ class ARNet(ModelSpec):
     fit_mode = "gradient"
     # SGD on a convex but ill-conditioned least-squares problem (neighbouring lags are highly
     # correlated): a larger step and batch than the deep models' 1e-4 / 32, decayed to 0 so the
-    # iterates settle (measured on ETTh1 H=96: test MSE 0.378 vs 0.377 for OLS).
-    training_defaults = {"learning_rate": 1e-3, "batch_size": 128, "max_epochs": 40, "patience": 10,
+    # iterates settle. Measured (test MSE at H=96 / 720, OLS in brackets): ETTh1 0.379 / 0.547
+    # (0.378 / 0.559), ETTm1 0.349 / 0.571 (0.352 / 0.580), Weather 0.204 / 0.484 (0.203 / 0.390);
+    # lr 1e-3 with batch 128 stopped farther from OLS (Weather H=720: 2.30).
+    training_defaults = {"learning_rate": 3e-3, "batch_size": 512, "max_epochs": 40, "patience": 10,
                          "lr_schedule": "cosine"}
 
     def __init__(self, order: int | None = None, ar_reg: float = 0.0, hidden_layers: tuple[int, ...] = (),
