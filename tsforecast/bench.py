@@ -231,14 +231,21 @@ def render_report(results: pd.DataFrame, out: Path | None = None) -> str:
         lines.append("")
     averages = grouped.groupby(["model", "params", "dataset"], sort=False).agg(
         mse=("mse", "mean"), mae=("mae", "mean"), horizons=("horizon", "nunique")).reset_index()
-    lines += ["## Averages over horizons", "", "| model | dataset | horizons | MSE | MAE | published MSE avg | ratio |",
-              "|---|---|---|---|---|---|---|"]
+    ref_head = " | ".join(f"{name} (L={lb}) avg | ratio" for name, lb in REFERENCE_BASELINES)
+    lines += ["## Averages over horizons", "",
+              f"| model | dataset | horizons | MSE | MAE | published MSE avg | ratio | {ref_head} |",
+              "|" + "---|" * (7 + 2 * len(REFERENCE_BASELINES))]
     for r in averages.itertuples():
         spec = get_model_class(r.model)
         rows = grouped[(grouped.model == r.model) & (grouped.params == r.params) & (grouped.dataset == r.dataset)]
         pubs = [_published_for(lookup, spec.published_name, r.dataset, h, lb) for h, lb in zip(rows.horizon, rows.lookback)]
         pub_avg = float(np.mean([p[0] for p in pubs])) if pubs and all(pubs) else None
+        ref_cells = []
+        for name, lb in REFERENCE_BASELINES:
+            refs = [lookup.get((name, r.dataset, str(h), lb)) for h in rows.horizon]
+            ref_avg = float(np.mean([ref[0] for ref in refs])) if refs and all(refs) else None
+            ref_cells += [_fmt(ref_avg), _fmt(r.mse / ref_avg) if ref_avg else ""]
         label = r.model if r.params in ("{}", "") else f"{r.model} {r.params}"
         lines.append(f"| {label} | {r.dataset} | {r.horizons} | {_fmt(r.mse, 4)} | {_fmt(r.mae, 4)} | "
-                     f"{_fmt(pub_avg)} | {_fmt(r.mse / pub_avg) if pub_avg else ''} |")
+                     f"{_fmt(pub_avg)} | {_fmt(r.mse / pub_avg) if pub_avg else ''} | {' | '.join(ref_cells)} |")
     return "\n".join(lines) + "\n"

@@ -14,22 +14,28 @@ def mae(y_true, y_pred) -> float:
 
 
 class ErrorAccumulator:
-    """Streams batches of forecasts into the global MSE / MAE without keeping them (float64 sums)."""
+    """Streams batches of forecasts into the global MSE / MAE without keeping them.
+
+    Sums are float64 tensors on the forecasts' device, read once in ``result()``: no per-batch
+    device synchronization.
+    """
 
     def __init__(self):
-        self.squared = 0.0
-        self.absolute = 0.0
+        self.squared = None
+        self.absolute = None
         self.count = 0
         self.windows = 0
 
     def update(self, y_true: torch.Tensor, y_pred: torch.Tensor) -> None:
-        err = (y_pred.detach().double() - y_true.detach().double())
-        self.squared += float(err.square().sum())
-        self.absolute += float(err.abs().sum())
+        err = y_pred.detach().double() - y_true.detach().double()
+        squared, absolute = err.square().sum(), err.abs().sum()
+        self.squared = squared if self.squared is None else self.squared + squared
+        self.absolute = absolute if self.absolute is None else self.absolute + absolute
         self.count += err.numel()
         self.windows += err.shape[0]
 
     def result(self) -> dict:
         if self.count == 0:
             raise ValueError("no forecast windows to score")
-        return {"mse": self.squared / self.count, "mae": self.absolute / self.count, "n_windows": self.windows}
+        return {"mse": float(self.squared) / self.count, "mae": float(self.absolute) / self.count,
+                "n_windows": self.windows}

@@ -101,11 +101,11 @@ def train(network: nn.Module, train_windows: Windows, val_windows: Windows | Non
             group["lr"] = config.learning_rate * lr_factor(config.lr_schedule, epoch, config.max_epochs)
         epoch_start = time.perf_counter()
         network.train()
-        loss_sum, seen = 0.0, 0
+        loss_sum, seen = torch.zeros((), dtype=torch.float64, device=next(network.parameters()).device), 0
         for step, batch in enumerate(train_windows.batches(config.batch_size, shuffle=True, generator=generator)):
             prediction = network(batch.x, batch.x_mark, batch.y_mark)
             loss = torch.nn.functional.mse_loss(prediction, batch.y)
-            fit_loss = loss.item()
+            fit_loss = loss.detach()  # no .item(): a device sync per step would stall GPU training
             penalty = getattr(network, "regularization", None)
             if penalty is not None:
                 extra = penalty((epoch * n_batches + step) / total_steps)
@@ -116,7 +116,7 @@ def train(network: nn.Module, train_windows: Windows, val_windows: Windows | Non
             optimizer.step()
             loss_sum += fit_loss * len(batch.x)
             seen += len(batch.x)
-        result.train_loss.append(loss_sum / seen)
+        result.train_loss.append(float(loss_sum) / seen)
         result.epochs = epoch + 1
         if val_windows is not None and len(val_windows) > 0:
             val_loss = evaluate_loss(network, val_windows, config.eval_batch_size)

@@ -116,6 +116,10 @@ class ARNet(ModelSpec):
         if any(int(h) <= 0 for h in self.hidden_layers):
             raise ValueError(f"hidden_layers must be positive sizes, got {self.hidden_layers!r}")
 
+    @classmethod
+    def test_params(cls) -> dict:
+        return {"hidden_layers": (8,), "ar_reg": 1.0}
+
     def build(self, dims: Dims) -> nn.Module:
         return ARNetNetwork(dims.n_channels, self._order(dims), tuple(int(h) for h in self.hidden_layers),
                             reg_lambda=1e-4 * float(self.ar_reg), reg_warmup=float(self.reg_warmup))

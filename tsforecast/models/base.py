@@ -65,3 +65,8 @@ class ModelSpec(BaseEstimator):
 
     def check(self, dims: Dims) -> None:
         """Raise ValueError for hyperparameters that cannot work with these dims (before any training)."""
+
+    @classmethod
+    def test_params(cls) -> dict:
+        """A tiny configuration for fast tests (:func:`tsforecast.testing.check_forecaster`)."""
+        return {}
