@@ -225,10 +225,10 @@ def test_ar_order_not_positive_integer(model, frame):
 
 
 def test_arnet_negative_ar_reg(frame):
-    assert_raises(ValueError, r"ar_reg must be >= 0, got -1.0", make_forecaster(model=ARNet(ar_reg=-1.0)).fit, frame)
+    assert_raises(ValueError, r"ar_reg must be a number >= 0, got -1.0", make_forecaster(model=ARNet(ar_reg=-1.0)).fit, frame)
     # the same through sklearn nested params on a registry name
     forecaster = make_forecaster(model="arnet").set_params(model__ar_reg=-0.5)
-    assert_raises(ValueError, r"ar_reg must be >= 0", forecaster.fit, frame)
+    assert_raises(ValueError, r"ar_reg must be a number >= 0", forecaster.fit, frame)
 
 
 def test_unknown_lr_schedule(frame):

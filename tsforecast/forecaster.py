@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, clone
 from sklearn.exceptions import NotFittedError
 
 from .data.scaling import fit_scaler
@@ -181,6 +181,8 @@ class Forecaster(BaseEstimator):
         is held out (gradient-trained models only).
         """
         started = time.perf_counter()
+        # A refit that fails part-way must not leave the previous fit's network behind new columns or scaler.
+        self.__dict__.pop("network_", None)
         spec = self._check_params()
         config = self._training_config(spec)  # checked for every model: a bad setting is never silently ignored
         frame = check_frame(X, min_rows=self.lookback + self.horizon, freq=self.freq, what="fit data")
@@ -239,7 +241,7 @@ class Forecaster(BaseEstimator):
                 self.training_ = train(network, train_windows, val_windows, config, generator)
             network.eval()
         self.network_ = network
-        self.model_ = spec
+        self.model_ = clone(spec)  # the spec as fitted, safe from later set_params on self.model
         self.dims_ = dims
         self.n_epochs_ = self.training_.epochs
         last_values, last_index = (val_values, val_index) if val_values is not None and val_index[-1] > train_index[-1] \

@@ -9,6 +9,16 @@ from ..layers.autoregressive import ChannelwiseLinear, sliding_lags
 from .base import Dims, ModelSpec
 
 
+def lag_order(order: int | None, dims: Dims, model: str) -> int:
+    """The AR order to use (``None``: the lookback), checked against the lookback."""
+    order = dims.lookback if order is None else order
+    if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or order <= 0:
+        raise ValueError(f"{model} order must be a positive integer, got {order!r}")
+    if order > dims.lookback:
+        raise ValueError(f"{model} order {order} exceeds lookback {dims.lookback}; raise lookback or lower order")
+    return int(order)
+
+
 class LinearAR(nn.Module):
     """One-step linear AR per channel: ``y_t = c + sum_k phi_k y_{t-k}``."""
 
@@ -45,18 +55,11 @@ class AR(ModelSpec):
     def __init__(self, order: int | None = None):
         self.order = order
 
-    def _order(self, dims: Dims) -> int:
-        return dims.lookback if self.order is None else self.order
-
     def check(self, dims: Dims) -> None:
-        order = self._order(dims)
-        if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or order <= 0:
-            raise ValueError(f"AR order must be a positive integer, got {order!r}")
-        if order > dims.lookback:
-            raise ValueError(f"AR order {order} exceeds lookback {dims.lookback}; raise lookback or lower order")
+        lag_order(self.order, dims, "AR")
 
     def build(self, dims: Dims) -> nn.Module:
-        return LinearAR(dims.n_channels, self._order(dims))
+        return LinearAR(dims.n_channels, lag_order(self.order, dims, "AR"))
 
     def fit_closed_form(self, network: LinearAR, train_values: np.ndarray) -> None:
         order = network.order

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from ..layers.autoregressive import ChannelwiseLinear, ChannelwiseMLP, lag_matrix
+from .ar import lag_order
 from .base import Dims, ModelSpec
 
 
@@ -102,24 +103,19 @@ class ARNet(ModelSpec):
         self.hidden_layers = hidden_layers
         self.reg_warmup = reg_warmup
 
-    def _order(self, dims: Dims) -> int:
-        return dims.lookback if self.order is None else self.order
-
     def check(self, dims: Dims) -> None:
-        order = self._order(dims)
-        if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or order <= 0:
-            raise ValueError(f"AR-Net order must be a positive integer, got {order!r}")
-        if order > dims.lookback:
-            raise ValueError(f"AR-Net order {order} exceeds lookback {dims.lookback}; raise lookback or lower order")
-        if self.ar_reg < 0:
-            raise ValueError(f"ar_reg must be >= 0, got {self.ar_reg}")
-        if any(int(h) <= 0 for h in self.hidden_layers):
-            raise ValueError(f"hidden_layers must be positive sizes, got {self.hidden_layers!r}")
+        lag_order(self.order, dims, "AR-Net")
+        if isinstance(self.ar_reg, bool) or not isinstance(self.ar_reg, (int, float, np.integer, np.floating)) \
+                or self.ar_reg < 0:
+            raise ValueError(f"ar_reg must be a number >= 0, got {self.ar_reg!r}")
+        if not isinstance(self.hidden_layers, (tuple, list)) or any(
+                isinstance(h, bool) or not isinstance(h, (int, np.integer)) or h <= 0 for h in self.hidden_layers):
+            raise ValueError(f"hidden_layers must be a tuple of positive sizes, e.g. (32, 32), got {self.hidden_layers!r}")
 
     @classmethod
     def test_params(cls) -> dict:
         return {"hidden_layers": (8,), "ar_reg": 1.0}
 
     def build(self, dims: Dims) -> nn.Module:
-        return ARNetNetwork(dims.n_channels, self._order(dims), tuple(int(h) for h in self.hidden_layers),
+        return ARNetNetwork(dims.n_channels, lag_order(self.order, dims, "AR-Net"), tuple(int(h) for h in self.hidden_layers),
                             reg_lambda=1e-4 * float(self.ar_reg), reg_warmup=float(self.reg_warmup))
