@@ -65,7 +65,7 @@ def test_deep_arnet_trains_and_has_no_coef(ar_frame):
                    random_state=0).fit(ar_frame)
     assert f.predict().shape == (4, 2)
     with pytest.raises(AttributeError, match="linear AR-Net"):
-        f.coef_
+        _ = f.coef_
 
 
 def test_models_registry_lists_known_models():

@@ -43,7 +43,6 @@ class _Series:
 
     values: torch.Tensor  # (T, C) scaled, float32
     marks: torch.Tensor | None  # (T + extra, F)
-    index: pd.DatetimeIndex
 
 
 class Forecaster(BaseEstimator):
@@ -160,7 +159,7 @@ class Forecaster(BaseEstimator):
         if self.time_feature_freq_ is not None:
             full_index = index.append(self._future_index(index[-1], future_steps)) if future_steps else index
             marks = torch.as_tensor(calendar_features(full_index, self.time_feature_freq_), device=self.device_)
-        return _Series(scaled, marks, index)
+        return _Series(scaled, marks)
 
     def _future_index(self, last: pd.Timestamp, steps: int) -> pd.DatetimeIndex:
         return pd.date_range(start=last, periods=steps + 1, freq=self.freq_)[1:]
