@@ -8,6 +8,7 @@ run, so a killed sweep loses at most the run in progress and resumes by skipping
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -78,11 +79,17 @@ def _run_key(model: str, dataset: str, horizon: int, lookback: int, seed: int, p
     return (model, dataset, int(horizon), int(lookback), int(seed), params)
 
 
+@functools.lru_cache(maxsize=4)
+def _protocol_split(dataset: str, lookback: int):
+    """Parsed once per sweep, not once per run (fitting never modifies its input)."""
+    return protocol_split(dataset, lookback)
+
+
 def run_one(model: str, dataset: str, horizon: int, lookback: int, seed: int, model_params: dict,
             training: dict, device: str = "auto", verbose: int = 0) -> dict:
     """Fit on the protocol's train split (early stopping on val), score every test window."""
     info = dataset_info(dataset)
-    split = protocol_split(info.name, lookback)
+    split = _protocol_split(info.name, lookback)
     spec = build_spec(model, model_params)
     forecaster = Forecaster(model=spec, lookback=lookback, horizon=horizon, random_state=seed, freq=info.freq,
                             time_features=PROTOCOL_TIME_FEATURES, device=device, verbose=verbose, **training)
