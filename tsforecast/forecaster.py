@@ -11,6 +11,7 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.exceptions import NotFittedError
 
 from .data.scaling import fit_scaler
+from .data.timefeatures import feature_names
 from .data.timefeatures import time_features as calendar_features
 from .data.windows import Windows
 from .metrics import ErrorAccumulator
@@ -192,7 +193,7 @@ class Forecaster(BaseEstimator):
         self.n_features_in_ = len(frame.columns)
         self.device_ = resolve_device(self.device)
         self.time_feature_freq_ = self._mark_freq(frame.freq, spec)
-        n_marks = 0 if self.time_feature_freq_ is None else calendar_features(frame.index[:1], self.time_feature_freq_).shape[1]
+        n_marks = 0 if self.time_feature_freq_ is None else len(feature_names(self.time_feature_freq_))
         dims = Dims(n_channels=len(frame.columns), lookback=self.lookback, horizon=self.horizon, n_time_features=n_marks)
         spec.check(dims)
 

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
+from .data.timefeatures import infer_freq
 from .forecaster import Forecaster
 from .models.registry import resolve_model
 
@@ -62,7 +63,7 @@ def check_forecaster(model, lookback: int = 16, horizon: int = 8, data: pd.DataF
     forecast = forecaster.predict()
     _check(forecast.shape == (horizon, n_channels), f"predict() has shape {forecast.shape}, expected {(horizon, n_channels)}")
     _check(list(forecast.columns) == list(data.columns), "predict() columns differ from the input's")
-    expected_index = pd.date_range(data.index[-1], periods=horizon + 1, freq=data.index.freq or pd.infer_freq(data.index))[1:]
+    expected_index = pd.date_range(data.index[-1], periods=horizon + 1, freq=data.index.freq or infer_freq(data.index))[1:]
     _check(forecast.index.equals(expected_index), "predict() index does not continue the input's timestamps")
     _check(bool(np.isfinite(forecast.to_numpy()).all()), "predict() returned NaN/inf")
     spread = (forecast.mean() - data.iloc[-lookback:].mean()).abs() / data.std()
