@@ -35,7 +35,7 @@ COMMANDS_FILE = "commands.txt"
 KEY = ["model", "dataset", "horizon", "lookback", "seed", "params"]
 COLUMNS = KEY + [
     "mse", "mae", "n_test_windows", "val_mse", "train_seconds", "epoch_seconds", "predict_seconds", "epochs",
-    "best_epoch", "device", "time_features", "machine", "torch_version", "tsforecast_version", "git_commit",
+    "best_epoch", "device", "time_features", "settings", "machine", "torch_version", "tsforecast_version", "git_commit",
     "finished_at",
 ]
 #: published baselines shown beside every row, for context (same protocol, lookback 96)
@@ -90,7 +90,10 @@ def run_one(model: str, dataset: str, horizon: int, lookback: int, seed: int, mo
     """Fit on the protocol's train split (early stopping on val), score every test window."""
     info = dataset_info(dataset)
     split = _protocol_split(info.name, lookback)
-    spec = build_spec(model, model_params)
+    # The family's reference settings for this dataset/horizon, under what the user set explicitly.
+    reference = get_model_class(model).reference_config(info.name, horizon)
+    spec = build_spec(model, {**reference.get("params", {}), **model_params})
+    training = {**reference.get("training", {}), **training}
     forecaster = Forecaster(model=spec, lookback=lookback, horizon=horizon, random_state=seed, freq=info.freq,
                             time_features=PROTOCOL_TIME_FEATURES, device=device, verbose=verbose, **training)
     forecaster.fit(split.train, val_df=split.val)
@@ -110,7 +113,14 @@ def run_one(model: str, dataset: str, horizon: int, lookback: int, seed: int, mo
         "best_epoch": result.best_epoch,
         "device": str(forecaster.device_),
         "time_features": forecaster.time_feature_freq_ or "",
+        # every setting the run actually used, so a row can be reproduced without the code's defaults
+        "settings": json.dumps({"model": _jsonable(spec.get_params()),
+                                "training": _jsonable(vars(forecaster._training_config(spec)))}, sort_keys=True),
     }
+
+
+def _jsonable(params: dict) -> dict:
+    return {k: v if isinstance(v, (int, float, str, bool, type(None), list)) else repr(v) for k, v in params.items()}
 
 
 def run_sweep(models: list[str], datasets: list[str], horizons: list[int], lookback: int, seeds: list[int],

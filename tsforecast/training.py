@@ -102,9 +102,12 @@ def train(network: nn.Module, train_windows: Windows, val_windows: Windows | Non
         epoch_start = time.perf_counter()
         network.train()
         loss_sum, seen = torch.zeros((), dtype=torch.float64, device=next(network.parameters()).device), 0
+        custom_loss = getattr(network, "training_loss", None)
         for step, batch in enumerate(train_windows.batches(config.batch_size, shuffle=True, generator=generator)):
-            prediction = network(batch.x, batch.x_mark, batch.y_mark)
-            loss = torch.nn.functional.mse_loss(prediction, batch.y)
+            if custom_loss is not None:
+                loss = custom_loss(batch.x, batch.x_mark, batch.y, batch.y_mark)
+            else:
+                loss = torch.nn.functional.mse_loss(network(batch.x, batch.x_mark, batch.y_mark), batch.y)
             fit_loss = loss.detach()  # no .item(): a device sync per step would stall GPU training
             penalty = getattr(network, "regularization", None)
             if penalty is not None:

@@ -18,7 +18,10 @@ Optional network methods the shared machinery uses when present:
 
 * ``regularization(progress) -> Tensor``: a penalty added to the training loss (``progress`` is the
   fraction of training done, for warm-ups);
-* ``coefficients() -> (coef (C, order), intercept (C,))``: linear AR weights on the scaled data.
+* ``coefficients() -> (coef (C, order), intercept (C,))``: linear AR weights on the scaled data;
+* ``training_loss(x, x_mark, y, y_mark) -> Tensor``: the training objective, replacing the default
+  MSE of ``forward`` against ``y`` (e.g. next-token loss on every position); validation and test
+  always score ``forward``'s forecast by MSE, so every model is judged alike.
 
 Everything else (windows, scaling, the training loop, rollout, persistence) is shared.
 """
@@ -65,6 +68,16 @@ class ModelSpec(BaseEstimator):
 
     def check(self, dims: Dims) -> None:
         """Raise ValueError for hyperparameters that cannot work with these dims (before any training)."""
+
+    @classmethod
+    def reference_config(cls, dataset: str, horizon: int) -> dict:
+        """The reference scripts' settings for a benchmark dataset and horizon, as
+        ``{"params": {...model hyperparameters}, "training": {...Forecaster training settings}}``.
+
+        ``tsforecast bench`` applies them under whatever the user sets explicitly; the Forecaster's
+        own defaults are unaffected. Families whose reference scripts vary per dataset override this.
+        """
+        return {"params": {}, "training": {}}
 
     @classmethod
     def test_params(cls) -> dict:
