@@ -14,10 +14,12 @@ class InstanceNorm(nn.Module):
     its output within one forward pass.
     """
 
-    def __init__(self, n_channels: int, affine: bool = False, eps: float = 1e-5):
+    def __init__(self, n_channels: int, affine: bool = False, eps: float = 1e-5, detach_std: bool = True):
         super().__init__()
         self.eps = eps
         self.affine = affine
+        # iTransformer lets gradients flow through the std (only the mean is detached); RevIN detaches both.
+        self.detach_std = detach_std
         if affine:
             self.weight = nn.Parameter(torch.ones(n_channels))
             self.bias = nn.Parameter(torch.zeros(n_channels))
@@ -26,7 +28,8 @@ class InstanceNorm(nn.Module):
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         self._mean = x.mean(dim=1, keepdim=True).detach()
-        self._std = torch.sqrt(x.var(dim=1, keepdim=True, unbiased=False) + self.eps).detach()
+        std = torch.sqrt(x.var(dim=1, keepdim=True, unbiased=False) + self.eps)
+        self._std = std.detach() if self.detach_std else std
         x = (x - self._mean) / self._std
         if self.affine:
             x = x * self.weight + self.bias

@@ -83,3 +83,16 @@ class ModelSpec(BaseEstimator):
     def test_params(cls) -> dict:
         """A tiny configuration for fast tests (:func:`tsforecast.testing.check_forecaster`)."""
         return {}
+
+
+def check_encoder_decoder(spec: ModelSpec, dims: Dims) -> None:
+    """Checks shared by the encoder-decoder forecasters (Informer, Autoformer)."""
+    name = spec.name
+    if not 0 <= spec.label_len <= dims.lookback:
+        raise ValueError(f"{name}: label_len={spec.label_len} must be between 0 and lookback={dims.lookback} "
+                         "(the decoder's start token is the end of the look-back window)")
+    if spec.d_model % spec.n_heads:
+        raise ValueError(f"{name}: d_model={spec.d_model} is not divisible by n_heads={spec.n_heads}")
+    for key in ("e_layers", "d_layers", "factor"):
+        if getattr(spec, key) < 1:
+            raise ValueError(f"{name}: {key} must be >= 1, got {getattr(spec, key)}")

@@ -3,13 +3,19 @@ from __future__ import annotations
 
 from .ar import AR
 from .arnet import ARNet
+from .autoformer import Autoformer
 from .base import ModelSpec
+from .informer import Informer
+from .itransformer import ITransformer
 from .naive import Naive
 
 MODELS: dict[str, type[ModelSpec]] = {
     "naive": Naive,
     "ar": AR,
     "arnet": ARNet,
+    "itransformer": ITransformer,
+    "autoformer": Autoformer,
+    "informer": Informer,
 }
 
 
