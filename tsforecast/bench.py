@@ -172,6 +172,31 @@ def run_sweep(models: list[str], datasets: list[str], horizons: list[int], lookb
     return results
 
 
+def merge_results(sources: list[str | Path], out: str | Path) -> pd.DataFrame:
+    """Merge results folders (parallel parts of one sweep) into ``out``: rows of runs already in ``out``
+    or in an earlier source are kept once (the first seen wins), commands are appended."""
+    out = Path(out)
+    frames, commands = [read_results(out)], []
+    for source in sources:
+        source = Path(source)
+        if not (source / RESULTS_FILE).is_file():
+            raise FileNotFoundError(f"no {RESULTS_FILE} in {source}")
+        if source.resolve() == out.resolve():
+            continue
+        frames.append(read_results(source))
+        if (source / COMMANDS_FILE).is_file():
+            commands.append((source / COMMANDS_FILE).read_text())
+    merged = pd.concat([f for f in frames if len(f)], ignore_index=True)
+    merged = merged.drop_duplicates(subset=KEY, keep="first").reindex(columns=COLUMNS)
+    _ensure_dir(out)
+    if commands:
+        with open(out / COMMANDS_FILE, "a") as handle:
+            handle.write("".join(commands))
+    write_atomic(out / RESULTS_FILE, merged.to_csv(index=False, float_format="%.6g"))
+    write_atomic(out / REPORT_FILE, render_report(merged, out))
+    return merged
+
+
 def _ensure_dir(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     return path

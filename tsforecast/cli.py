@@ -61,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="rewrite report.md from a results folder")
     report.add_argument("--out", required=True)
+    report.add_argument("--merge", nargs="+", metavar="DIR",
+                        help="first merge these results folders (e.g. parallel parts of a sweep) into --out")
 
     forecast = sub.add_parser("forecast", help="fit on a CSV (or a bundled dataset) and write the forecast")
     source = forecast.add_mutually_exclusive_group(required=True)
@@ -109,10 +111,13 @@ def cmd_bench(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .bench import REPORT_FILE, RESULTS_FILE, read_results, render_report
+    from .bench import REPORT_FILE, RESULTS_FILE, merge_results, read_results, render_report
     from .io import write_atomic
 
     out = Path(args.out)
+    if args.merge:
+        merged = merge_results(args.merge, out)
+        print(f"{len(merged)} runs in {out / RESULTS_FILE}")
     if not (out / RESULTS_FILE).is_file():
         raise FileNotFoundError(f"no {RESULTS_FILE} in {out}; run `tsforecast bench --out {out}` first")
     write_atomic(out / REPORT_FILE, render_report(read_results(out), out))
@@ -153,10 +158,11 @@ def cmd_datasets(args) -> int:
 def cmd_models(args) -> int:
     from .models.registry import MODELS
 
+    width = max(map(len, MODELS)) + 1
     for name, spec in sorted(MODELS.items()):
         paragraph = " ".join((spec.__doc__ or "").strip().split("\n\n")[0].split())
         summary = paragraph.split(". ")[0].rstrip(".") + "."
-        print(f"{name:10s} {summary}")
+        print(f"{name:{width}s} {summary}")
     return 0
 
 

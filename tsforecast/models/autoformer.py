@@ -53,8 +53,10 @@ class AutoformerNetwork(nn.Module):
 
 
 class Autoformer(ModelSpec):
-    """Autoformer hyperparameters (defaults: the reference ETT scripts: d_model 512, d_ff 2048, factor 3,
-    2 encoder + 1 decoder layers, moving average 25, label_len 48).
+    """Autoformer: series decomposition inside every layer and Auto-Correlation over time delays.
+
+    Defaults: the reference ETT scripts (d_model 512, d_ff 2048, factor 3, 2 encoder + 1 decoder layers,
+    moving average 25, label_len 48).
 
     Faithful to the paper and reference code: series decomposition (moving average, replicate padding)
     inside every layer; Auto-Correlation (FFT autocorrelation, ``int(factor * ln L)`` delays, softmax

@@ -49,7 +49,9 @@ class InformerNetwork(nn.Module):
 
 
 class Informer(ModelSpec):
-    """Informer hyperparameters (defaults: the reference ETTh1 script).
+    """Informer: ProbSparse self-attention with distilling, and a generative decoder for the whole horizon.
+
+    Defaults: the reference ETTh1 script.
 
     Faithful to the paper and reference code: token Conv1d + sinusoidal position + calendar embedding;
     ProbSparse self-attention (``factor * ceil(ln L)`` sampled keys and active queries; idle queries

@@ -40,7 +40,7 @@ class ITransformerNetwork(nn.Module):
 
 
 class ITransformer(ModelSpec):
-    """iTransformer hyperparameters.
+    """iTransformer: each variate's look-back is one token; full attention across variates, then a linear head.
 
     ``d_model=None`` takes the reference ETTh1 script's size: 256 for horizons up to 192, 512 beyond;
     ``d_ff=None`` equals ``d_model`` (as in those scripts). ``tsforecast bench`` applies the reference
