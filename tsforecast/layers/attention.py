@@ -65,9 +65,15 @@ class ProbSparseAttention(nn.Module):
         n_queries, n_keys = q.shape[2], k.shape[2]
         n_samples, n_top = _log_count(self.factor, n_keys), _log_count(self.factor, n_queries)
 
-        # Sparsity measurement on the sampled keys: (B, H, L_Q, U) scores, gathered without expanding K.
+        # Sparsity measurement on the sampled keys: (B, H, L_Q, U) scores. Gathering the sampled keys
+        # materializes (B, H, L_Q, U, E); when the full (B, H, L_Q, L_K) score matrix is smaller
+        # (L_K < U * E, i.e. all the usual look-backs), gather the same scores from it instead.
         sample = self._sample_keys(n_queries, n_keys, n_samples, q.device)
-        sampled_scores = torch.einsum("bhqe,bhque->bhqu", q, k[:, :, sample])
+        if n_keys < n_samples * q.shape[-1]:
+            all_scores = q @ k.transpose(-2, -1)
+            sampled_scores = torch.gather(all_scores, 3, sample.expand(*all_scores.shape[:2], -1, -1))
+        else:
+            sampled_scores = torch.einsum("bhqe,bhque->bhqu", q, k[:, :, sample])
         sparsity = sampled_scores.amax(-1) - sampled_scores.sum(-1) / n_keys
         top = sparsity.topk(n_top, dim=-1, sorted=False).indices  # (B, H, u)
 
