@@ -32,7 +32,7 @@ NOTEBOOKS = sorted(p for p in NOTEBOOK_DIR.rglob("*.ipynb") if ".ipynb_checkpoin
 KERNEL_NAME = "python3"
 CELL_TIMEOUT_S = 300
 # Overrides for names a notebook's "parameters" cell assigns (names it does not assign are ignored).
-TEST_PARAMETERS = {"MAX_EPOCHS": 2}
+TEST_PARAMETERS = {"MAX_EPOCHS": 2, "D_MODEL": 16, "TRAIN_ROWS": 600, "TEST_ROWS": 500}
 
 
 def _notebook_id(path: Path) -> str:

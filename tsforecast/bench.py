@@ -34,7 +34,8 @@ REPORT_FILE = "report.md"
 COMMANDS_FILE = "commands.txt"
 KEY = ["model", "dataset", "horizon", "lookback", "seed", "params"]
 COLUMNS = KEY + [
-    "mse", "mae", "n_test_windows", "val_mse", "train_seconds", "epoch_seconds", "predict_seconds", "epochs",
+    "mse", "mae", "n_test_windows", "val_mse", "train_seconds", "epoch_seconds", "epoch_val_seconds",
+    "predict_seconds", "epochs",
     "best_epoch", "device", "time_features", "settings", "machine", "torch_version", "tsforecast_version", "git_commit",
     "finished_at",
 ]
@@ -108,6 +109,7 @@ def run_one(model: str, dataset: str, horizon: int, lookback: int, seed: int, mo
         "val_mse": min(result.val_loss) if result.val_loss else np.nan,
         "train_seconds": forecaster.fit_seconds_,
         "epoch_seconds": float(np.mean(result.epoch_seconds)) if result.epoch_seconds else np.nan,
+        "epoch_val_seconds": float(np.mean(result.val_seconds)) if result.val_seconds else np.nan,
         "predict_seconds": predict_seconds,
         "epochs": result.epochs,
         "best_epoch": result.best_epoch,
@@ -250,6 +252,7 @@ def render_report(results: pd.DataFrame, out: Path | None = None) -> str:
                .reset_index())
     ref_names = " | ".join(f"{name} (L={lb}) MSE | ratio" for name, lb in REFERENCE_BASELINES)
     for dataset, table in grouped.groupby("dataset", sort=False):
+        table = table.sort_values(["model", "params", "horizon", "lookback"], kind="stable")
         lines += [f"## {dataset}", ""]
         lines += [f"| model | H | L | MSE | MAE | seeds | published MSE / MAE (L) | ratio MSE | ratio MAE | {ref_names} "
                   "| test windows | epochs | fit s | s/epoch | test s | device |"]
@@ -290,4 +293,25 @@ def render_report(results: pd.DataFrame, out: Path | None = None) -> str:
         label = r.model if r.params in ("{}", "") else f"{r.model} {r.params}"
         lines.append(f"| {label} | {r.dataset} | {r.horizons} | {_fmt(r.mse, 4)} | {_fmt(r.mae, 4)} | "
                      f"{_fmt(pub_avg)} | {_fmt(r.mse / pub_avg) if pub_avg else ''} | {' | '.join(ref_cells)} |")
+    lines += _overall_averages(grouped, lookup)
     return "\n".join(lines) + "\n"
+
+
+def _overall_averages(grouped: pd.DataFrame, lookup: dict) -> list[str]:
+    """Per model, the mean over every dataset x horizon it ran next to the published mean over the same
+    runs (the papers' "average over datasets"), for models run on more than one dataset."""
+    lines = []
+    for (model, params), rows in grouped.groupby(["model", "params"], sort=False):
+        if rows.dataset.nunique() < 2:
+            continue
+        spec = get_model_class(model)
+        pubs = [_published_for(lookup, spec.published_name, d, h, lb) for d, h, lb in zip(rows.dataset, rows.horizon, rows.lookback)]
+        pub_avg = float(np.mean([p[0] for p in pubs])) if all(pubs) else None
+        label = model if params in ("{}", "") else f"{model} {params}"
+        lines.append(f"| {label} | {', '.join(rows.dataset.unique())} | {len(rows)} runs | {_fmt(rows.mse.mean(), 4)} | "
+                     f"{_fmt(rows.mae.mean(), 4)} | {_fmt(pub_avg)} | {_fmt(rows.mse.mean() / pub_avg) if pub_avg else ''} |")
+    if not lines:
+        return []
+    return ["", "## Averages over datasets and horizons", "",
+            "| model | datasets | runs | MSE | MAE | published MSE avg (same runs) | ratio |", "|---|---|---|---|---|---|---|",
+            *lines]

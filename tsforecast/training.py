@@ -56,7 +56,10 @@ class TrainingResult:
     best_epoch: int = 0
     train_loss: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
+    #: wall time of each epoch: its training steps plus its validation pass
     epoch_seconds: list[float] = field(default_factory=list)
+    #: the validation pass's share of each epoch
+    val_seconds: list[float] = field(default_factory=list)
     seconds: float = 0.0
 
 
@@ -121,12 +124,14 @@ def train(network: nn.Module, train_windows: Windows, val_windows: Windows | Non
             seen += len(batch.x)
         result.train_loss.append(float(loss_sum) / seen)
         result.epochs = epoch + 1
+        val_start = time.perf_counter()
         if val_windows is not None and len(val_windows) > 0:
             val_loss = evaluate_loss(network, val_windows, config.eval_batch_size)
             result.val_loss.append(val_loss)
             improved = val_loss < best_loss  # ties are no improvement, as in the reference EarlyStopping
         else:
             val_loss, improved = math.nan, True
+        result.val_seconds.append(time.perf_counter() - val_start)
         result.epoch_seconds.append(time.perf_counter() - epoch_start)
         bar.set_postfix(train=f"{result.train_loss[-1]:.4f}", val=f"{val_loss:.4f}")
         bar.update(1)
