@@ -5,11 +5,15 @@ from .ar import AR
 from .arnet import ARNet
 from .base import ModelSpec
 from .naive import Naive
+from .smamba import SMamba
+from .spacetime import SpaceTime
 
 MODELS: dict[str, type[ModelSpec]] = {
     "naive": Naive,
     "ar": AR,
     "arnet": ARNet,
+    "smamba": SMamba,
+    "spacetime": SpaceTime,
 }
 
 
