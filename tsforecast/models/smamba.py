@@ -59,8 +59,8 @@ class SMamba(ModelSpec):
     e_layers : number of encoder layers
     dropout : dropout of the embedding and the FFN
     use_norm : per-window normalisation (the "non-stationary" normalisation of iTransformer)
-    scan : "auto" (fused CUDA kernel if usable, else loop below 64 tokens, parallel above), "loop",
-        "parallel" or "fused"
+    scan : "auto" (fused CUDA kernel if usable; else on CUDA the parallel scan from 24 tokens, the loop
+        below; on CPU the loop), "loop", "parallel" or "fused"
 
     Notes
     -----
