@@ -122,6 +122,8 @@ def test_fused_scan_is_refused_clearly_where_it_cannot_run():
         pytest.skip("mamba-ssm's CUDA kernels are usable here")
     with pytest.raises(RuntimeError, match="mamba-ssm"):
         selective_scan(*random_scan_inputs(3), method="fused")
+    with pytest.raises(ValueError, match="mamba-ssm"):
+        SMamba(scan="fused").check(Dims(3, 16, 8, 4))
 
 
 # ---------------------------------------------------------------------- S-Mamba
@@ -192,6 +194,11 @@ def test_preprocessing_kernels():
     out = pre(u)[0, 6:]  # past every kernel's width: only order-0 differencing keeps a constant
     torch.testing.assert_close(out[:, [0, 8]], torch.full((14, 2), 2.0))
     torch.testing.assert_close(out[:, [c for c in range(16) if c % 8]], torch.zeros(14, 14))
+    # the buffer's shape does not depend on the random windows (a saved model loads into any fresh build)
+    assert all(PreprocessingSSM(16, ma_window_range=(3, 6)).kernels.shape == (16, 5) for _ in range(5))
+    # a one-channel input (the implicit repeat embedding) gives the same as the series copied to every channel
+    series = torch.randn(3, 20, 1)
+    torch.testing.assert_close(pre(series), pre(series.expand(-1, -1, 16)))
 
 
 def _explicit_closed_loop(ssm, u, horizon):

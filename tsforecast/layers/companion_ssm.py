@@ -115,12 +115,20 @@ class PreprocessingSSM(nn.Module):
         windows = torch.randint(low, high, (n_moving_average,)).tolist()  # torch's RNG: seeded by the Forecaster
         kernels = [differencing_kernel(k) for k in range(n_differencing)]
         kernels += [moving_average_residual_kernel(w) for w in windows]
-        width = max(len(k) for k in kernels)
+        # the widest kernel possible, not the widest drawn: the buffer's shape must not depend on the draw,
+        # or a saved model could not be loaded into a freshly built one
+        width = max(n_differencing, high - 1)
         stacked = torch.stack([F.pad(k, (0, width - len(k))) for k in kernels])
         # channel i uses kernel i % n_kernels (the 8 kernels tiled over the channels)
+        self.n_kernels = n_kernels
         self.register_buffer("kernels", stacked.repeat(n_channels // n_kernels, 1))
 
     def forward(self, u: torch.Tensor) -> torch.Tensor:
+        """(B, L, n_channels) -> (B, L, n_channels). A (B, L, 1) input stands for the same series in every
+        channel (SpaceTime's repeat embedding): it is filtered once per distinct kernel, then tiled."""
+        if u.shape[-1] == 1:
+            distinct = causal_conv(u.transpose(1, 2), self.kernels[:self.n_kernels])
+            return distinct.repeat(1, self.kernels.shape[0] // self.n_kernels, 1).transpose(1, 2)
         return causal_conv(u.transpose(1, 2), self.kernels).transpose(1, 2)
 
 

@@ -7,7 +7,7 @@ from torch import nn
 
 from ..layers.embedding import InvertedEmbedding
 from ..layers.instance_norm import InstanceNorm
-from ..layers.mamba import SCAN_METHODS, BidirectionalMambaLayer
+from ..layers.mamba import SCAN_METHODS, BidirectionalMambaLayer, fused_selective_scan
 from .base import Dims, ModelSpec
 
 
@@ -98,6 +98,9 @@ class SMamba(ModelSpec):
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
         if self.scan not in SCAN_METHODS:
             raise ValueError(f"scan must be one of {SCAN_METHODS}, got {self.scan!r}")
+        if self.scan == "fused" and fused_selective_scan() is None:
+            raise ValueError("scan='fused' needs mamba-ssm with its CUDA kernels and a GPU, which are not available "
+                             "here; use scan='auto'")
 
     def build(self, dims: Dims) -> nn.Module:
         self.check(dims)

@@ -12,7 +12,7 @@ from .base import Dims, ModelSpec
 
 class SpaceTimeEncoderBlock(nn.Module):
     """Fixed preprocessing -> companion SSM -> MLP (GELU, dropout, Linear, inner residual); the
-    preprocessed input is added back."""
+    preprocessed input is added back. Input (B, L, model_dim), or (B, L, 1) for the repeat embedding."""
 
     def __init__(self, model_dim: int, n_kernels: int, kernel_dim: int, n_differencing: int, n_moving_average: int,
                  ma_window_range: tuple[int, int], dropout: float):
@@ -53,7 +53,10 @@ class SpaceTimeNetwork(nn.Module):
         mean = x.mean(dim=1, keepdim=True)
         batch, length, n_channels = x.shape
         series = (x - mean).transpose(1, 2).reshape(batch * n_channels, length, 1)
-        return self.encoder(series.expand(-1, -1, self.model_dim)), mean
+        # the repeat embedding (the series copied to model_dim channels) is left implicit: the first
+        # block's preprocessing filters the one series per kernel and tiles the result
+        z = self.encoder(series)
+        return z, mean
 
     def _to_channels(self, y: torch.Tensor, batch: int, mean: torch.Tensor) -> torch.Tensor:
         """(B*C, T, model_dim) decoder outputs -> (B, T, C) forecasts in the input's scale."""
