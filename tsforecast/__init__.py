@@ -1,7 +1,7 @@
 """tsforecast: long-horizon time series forecasting behind one sklearn-style API."""
 from .data import list_datasets, load_dataset, protocol_split, published_results
 from .forecaster import Forecaster
-from .models import AR, ARNet, ModelSpec, Naive, list_models
+from .models import AR, ARNet, ModelSpec, Naive, SMamba, SpaceTime, list_models
 
 __version__ = "0.1.0"
 
@@ -11,6 +11,8 @@ __all__ = [
     "Forecaster",
     "ModelSpec",
     "Naive",
+    "SMamba",
+    "SpaceTime",
     "__version__",
     "list_datasets",
     "list_models",

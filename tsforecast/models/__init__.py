@@ -3,6 +3,8 @@ from .ar import AR
 from .arnet import ARNet
 from .base import Dims, ModelSpec
 from .naive import Naive
+from .smamba import SMamba
+from .spacetime import SpaceTime
 from .registry import MODELS, get_model_class, list_models, resolve_model
 
-__all__ = ["AR", "ARNet", "Dims", "MODELS", "ModelSpec", "Naive", "get_model_class", "list_models", "resolve_model"]
+__all__ = ["AR", "ARNet", "Dims", "MODELS", "ModelSpec", "Naive", "get_model_class", "list_models", "resolve_model", "SMamba", "SpaceTime"]

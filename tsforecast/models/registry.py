@@ -8,6 +8,8 @@ from .base import ModelSpec
 from .informer import Informer
 from .itransformer import ITransformer
 from .naive import Naive
+from .smamba import SMamba
+from .spacetime import SpaceTime
 
 MODELS: dict[str, type[ModelSpec]] = {
     "naive": Naive,
@@ -16,6 +18,8 @@ MODELS: dict[str, type[ModelSpec]] = {
     "itransformer": ITransformer,
     "autoformer": Autoformer,
     "informer": Informer,
+    "smamba": SMamba,
+    "spacetime": SpaceTime,
 }
 
 
