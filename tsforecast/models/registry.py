@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from .ar import AR
 from .arnet import ARNet
+from .autotimes import AutoTimes
 from .base import ModelSpec
 from .naive import Naive
 
@@ -10,6 +11,7 @@ MODELS: dict[str, type[ModelSpec]] = {
     "naive": Naive,
     "ar": AR,
     "arnet": ARNet,
+    "autotimes": AutoTimes,
 }
 
 
