@@ -144,9 +144,13 @@ def _convert_gguf(gguf: Path, folder: Path) -> None:
         clean.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         (tmp / _DONE_MARKER).write_text(json.dumps({"source": str(gguf), "size": gguf.stat().st_size}))
-        if folder.exists():  # a stale or half-written copy from an older run
+        if folder.exists() and not (folder / _DONE_MARKER).is_file():  # a half-written copy from an older run
             shutil.rmtree(folder, ignore_errors=True)
-        os.replace(tmp, folder)
+        try:
+            os.replace(tmp, folder)
+        except OSError:
+            if not (folder / _DONE_MARKER).is_file():  # else another process finished the same conversion first
+                raise
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -191,7 +195,10 @@ def load_backbone(llm: str = DEFAULT_LLM, llm_layers: int | None = None) -> Back
         hidden, layers = int(random_match.group(1)), int(random_match.group(2))
         if llm_layers is not None and llm_layers > layers:
             raise ValueError(f"llm_layers={llm_layers} but {name} has {layers} layers")
-        model, tokenizer = _random_llama(hidden, llm_layers or layers)
+        model, tokenizer = _random_llama(hidden, layers)
+        if llm_layers is not None:  # truncate the same random LLM, as from_pretrained keeps the first blocks
+            model.model.layers = model.model.layers[:llm_layers]
+            model.config.num_hidden_layers = llm_layers
     else:
         try:
             from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
@@ -207,20 +214,22 @@ def load_backbone(llm: str = DEFAULT_LLM, llm_layers: int | None = None) -> Back
         else:
             source = Path(name) if Path(name).exists() else name
         reference["source"] = str(source)
+        hint = f"delete the cached copy {source} to convert it again" \
+            if Path(str(source)).is_relative_to(cache_dir()) else INSTALL_HINT
         try:
             with _quiet_transformers():
                 config = AutoConfig.from_pretrained(source)
-                total = config.num_hidden_layers
-                if llm_layers is not None and llm_layers > total:
-                    raise ValueError(f"llm_layers={llm_layers} but {name} has {total} layers")
-                config.num_hidden_layers = llm_layers or total
+        except Exception as err:  # noqa: BLE001 - OSError, bad or missing config: all "unreadable"
+            raise BackboneError(f"could not load the LLM {name!r} from {source} ({type(err).__name__}: {err}); {hint}") from err
+        total = config.num_hidden_layers
+        if llm_layers is not None and llm_layers > total:
+            raise ValueError(f"llm_layers={llm_layers} but {name} has {total} layers")
+        config.num_hidden_layers = llm_layers or total
+        try:
+            with _quiet_transformers():
                 model = AutoModelForCausalLM.from_pretrained(source, config=config, dtype=torch.float32)
                 tokenizer = AutoTokenizer.from_pretrained(source)
-        except ValueError:
-            raise
-        except Exception as err:  # noqa: BLE001 - OSError, safetensors errors, bad configs: all "unreadable"
-            hint = f"delete the cached copy {source} to convert it again" if Path(str(source)).is_relative_to(cache_dir()) \
-                else INSTALL_HINT
+        except Exception as err:  # noqa: BLE001 - missing or truncated weights, not a causal LM, ...
             raise BackboneError(f"could not load the LLM {name!r} from {source} ({type(err).__name__}: {err}); {hint}") from err
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

@@ -211,6 +211,7 @@ class AutoTimes(ModelSpec):
     name = "autotimes"
     published_name = "AutoTimes"
     fit_mode = "gradient"
+    one_model_for_all_horizons = True
     # thuml/AutoTimes scripts/time_series_forecasting/long_term/AutoTimes_ETTh1.sh (LLaMA): batch 256,
     # lr 5e-4, cosine, 10 epochs; early stopping patience 3.
     training_defaults = {"batch_size": 256, "learning_rate": 5e-4, "max_epochs": 10, "patience": 3,

@@ -66,6 +66,9 @@ class ModelSpec(BaseEstimator):
     fit_mode: ClassVar[str] = "gradient"
     #: this family's training settings (reference scripts), used where the Forecaster's are None
     training_defaults: ClassVar[dict] = {}
+    #: training does not depend on the horizon (fixed output_len, rollout for any horizon): a
+    #: benchmark sweep fits one model per dataset and scores it at every horizon
+    one_model_for_all_horizons: ClassVar[bool] = False
 
     def build(self, dims: Dims) -> nn.Module:
         raise NotImplementedError
