@@ -4,6 +4,7 @@ from .arnet import ARNet
 from .autotimes import AutoTimes
 from .base import Dims, ModelSpec
 from .naive import Naive
+from .timellm import TimeLLM
 from .registry import MODELS, get_model_class, list_models, resolve_model
 
-__all__ = ["AR", "ARNet", "AutoTimes", "Dims", "MODELS", "ModelSpec", "Naive", "get_model_class", "list_models", "resolve_model"]
+__all__ = ["AR", "ARNet", "AutoTimes", "Dims", "MODELS", "ModelSpec", "Naive", "TimeLLM", "get_model_class", "list_models", "resolve_model"]

@@ -6,12 +6,14 @@ from .arnet import ARNet
 from .autotimes import AutoTimes
 from .base import ModelSpec
 from .naive import Naive
+from .timellm import TimeLLM
 
 MODELS: dict[str, type[ModelSpec]] = {
     "naive": Naive,
     "ar": AR,
     "arnet": ARNet,
     "autotimes": AutoTimes,
+    "timellm": TimeLLM,
 }
 
 
