@@ -1,4 +1,5 @@
-"""AutoTimes on ETTh1: sliding vs KV-cached rollout (accuracy and speed), per-iteration train/inference time.
+"""AutoTimes on ETTh1: sliding vs KV-cached rollout (accuracy and speed); per-iteration train/inference time of
+AutoTimes and Time-LLM on the same LLM and batch.
 
 One AutoTimes model is fitted on the protocol's ETTh1 split (lookback 672, the bench's settings), then
 scored at every horizon with both rollouts (the same weights), and timed per iteration:
@@ -20,7 +21,7 @@ import torch
 from tsforecast import Forecaster, protocol_split
 from tsforecast.bench import machine_description
 from tsforecast.data.windows import Windows
-from tsforecast.models import AutoTimes
+from tsforecast.models import AutoTimes, Dims, TimeLLM
 
 
 def _sync(device):
@@ -39,10 +40,8 @@ def time_per_call(fn, device, repeats: int, warmup: int = 2) -> float:
     return (time.perf_counter() - started) / repeats
 
 
-def iteration_times(forecaster, windows: Windows, batch_size: int, repeats: int) -> dict:
+def iteration_times(network, device, batch, repeats: int) -> dict:
     """Seconds per training step (forward, backward, Adam) and per inference forward, one batch."""
-    network, device = forecaster.network_, forecaster.device_
-    batch = windows.gather(windows.starts[:batch_size])
     optimizer = torch.optim.Adam([p for p in network.parameters() if p.requires_grad], lr=1e-6)
     loss_fn = getattr(network, "training_loss", None)
 
@@ -66,7 +65,7 @@ def iteration_times(forecaster, windows: Windows, batch_size: int, repeats: int)
     network.load_state_dict(state)  # the timing steps must not change the model scored elsewhere
     network.eval()
     return {"train_s_per_iter": train_s, "infer_s_per_iter": time_per_call(infer, device, repeats),
-            "batch_size": batch_size}
+            "batch_windows": len(batch.x), "series_per_batch": batch.x.shape[0] * batch.x.shape[2]}
 
 
 def main() -> None:
@@ -111,12 +110,21 @@ def main() -> None:
     # per-iteration timings on one batch: training step, one forward, and a 720-step rollout per mode
     series = forecaster._prepare(split.test.to_numpy(), split.test.index, future_steps=720)
     windows = Windows(series.values, series.marks, 672, 96, mark_horizon=720 + 96)
-    report["autotimes_iteration"] = iteration_times(forecaster, windows, args.timing_batch, args.repeats)
     batch = windows.gather(windows.starts[:args.timing_batch])
+    report["autotimes_iteration"] = iteration_times(network, forecaster.device_, batch, args.repeats)
     for mode in ("sliding", "kv_cache"):
         network.rollout_mode = mode
         report["autotimes_iteration"][f"rollout720_{mode}_s"] = time_per_call(
             lambda: network.rollout(batch.x, batch.x_mark, batch.y_mark, 720), forecaster.device_, args.repeats)
+    # Time-LLM on the same backbone and batch size (its own look-back 512 and H=96; weights untrained:
+    # the cost of an iteration does not depend on them)
+    timellm = TimeLLM(llm_layers=args.llm_layers, **({"llm": args.llm, "d_ff": 8} if args.llm else {}))
+    timellm_net = timellm.build(Dims(n_channels=7, lookback=512, horizon=96, n_time_features=0)).to(forecaster.device_)
+    values = torch.as_tensor(forecaster.scaler_.transform(split.test.to_numpy()), dtype=torch.float32,
+                             device=forecaster.device_)
+    timellm_windows = Windows(values, None, 512, 96)
+    report["timellm_iteration"] = iteration_times(
+        timellm_net, forecaster.device_, timellm_windows.gather(timellm_windows.starts[:args.timing_batch]), args.repeats)
     (out / "speed.json").write_text(json.dumps(report, indent=2, default=str))
     lines = [f"# AutoTimes rollouts and speed ({report['device']}; {report['machine']})", "",
              f"LLM: {report['llm']}", f"settings: {json.dumps(report['settings'], default=str)}",

@@ -189,3 +189,54 @@ def test_smollm2_smoke(monkeypatch, etth1):
     assert "Q4_1" in forecaster.network_.backbone_reference["note"]
     forecast = forecaster.predict(horizon=60)
     assert forecast.shape == (60, data.shape[1]) and np.isfinite(forecast.to_numpy()).all()
+
+
+# ---------------------------------------------------------------------- Time-LLM
+def tiny_timellm(**params):
+    from tsforecast.models import TimeLLM
+
+    return TimeLLM(**{**TimeLLM.test_params(), **params})
+
+
+def test_timellm_prompt_statistics_and_padding_mask():
+    from tsforecast.models import Dims
+
+    network = tiny_timellm().build(Dims(n_channels=1, lookback=16, horizon=4, n_time_features=0)).eval()
+    series = torch.tensor([[0.0, 1.0, 2.0, 3.0] * 4])
+    text = network.prompt_texts(series)[0]
+    assert "min value 0, max value 3, median value 1" in text and "trend of input is upward" in text
+    # a period-4 series: its circular autocorrelation peaks (equally) at the lags 0, 4, 8, 12
+    lags = json.loads(text.split("top 3 lags are : ")[1].split("<|")[0])
+    assert len(lags) == 3 and set(lags) <= {0, 4, 8, 12}
+    # a window's forecast does not depend on how much padding its prompt gets in a batch
+    torch.manual_seed(0)
+    x = torch.randn(3, 16, 1) * torch.tensor([1.0, 1000.0, 0.001])[:, None, None]  # prompts of different lengths
+    lengths = {len(network.tokenizer(t)["input_ids"]) for t in network.prompt_texts(x[:, :, 0])}
+    assert len(lengths) > 1
+    together = network(x)
+    alone = torch.cat([network(x[i:i + 1]) for i in range(3)])
+    torch.testing.assert_close(together, alone, atol=1e-5, rtol=1e-4)
+
+
+def test_timellm_prototypes_are_cached_in_eval_only():
+    from tsforecast.models import Dims
+
+    network = tiny_timellm().build(Dims(n_channels=1, lookback=16, horizon=4, n_time_features=0))
+    network.train()
+    assert network.prototypes() is not network.prototypes()
+    network.eval()
+    assert network.prototypes() is network.prototypes()
+    network.train()
+    assert network._prototype_cache is None
+
+
+def test_timellm_trains_only_its_own_layers_and_saves_them(tmp_path):
+    fitted = Forecaster(model=tiny_timellm(lora_r=2), lookback=16, horizon=4, max_epochs=1, batch_size=16,
+                        random_state=0, device="cpu").fit(synthetic_frame(n_rows=160, n_channels=2))
+    trainable = {k for k, p in fitted.network_.named_parameters() if p.requires_grad}
+    assert trainable and all(k.startswith(("patch_embedding", "mapping", "reprogramming", "head")) or "lora_" in k
+                             for k in trainable)
+    fitted.save(tmp_path / "m")
+    stored = {k for k in load_file(str(tmp_path / "m" / "model.safetensors")) if k.startswith("network.")}
+    assert stored == {f"network.{k}" for k in trainable}
+    pd.testing.assert_frame_equal(Forecaster.load(tmp_path / "m").predict(), fitted.predict())

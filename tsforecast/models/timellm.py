@@ -104,7 +104,7 @@ class TimeLLMNetwork(nn.Module):
         words = self.llm.get_input_embeddings().weight  # (vocab, d_llm), frozen
         protos = self.mapping(words.t()).t()
         if not self.training:
-            self._prototype_cache = protos.detach()
+            self._prototype_cache = protos = protos.detach()
         return protos
 
     def prompt_texts(self, series: torch.Tensor) -> list[str]:
