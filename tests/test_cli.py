@@ -12,7 +12,7 @@ import pytest
 from tsforecast import load_dataset
 from tsforecast.cli import main
 
-MODEL_NAMES = ["ar", "arnet", "naive"]
+MODEL_NAMES = ["ar", "arnet", "autotimes", "naive", "timellm"]
 DATASET_NAMES = ["ETTh1", "ETTh2", "ETTm1", "ETTm2", "Weather"]
 REQUIRED_RESULT_COLUMNS = ["model", "dataset", "horizon", "lookback", "seed", "mse", "mae", "train_seconds",
                            "predict_seconds", "epochs", "device"]

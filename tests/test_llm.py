@@ -240,3 +240,15 @@ def test_timellm_trains_only_its_own_layers_and_saves_them(tmp_path):
     stored = {k for k in load_file(str(tmp_path / "m" / "model.safetensors")) if k.startswith("network.")}
     assert stored == {f"network.{k}" for k in trainable}
     pd.testing.assert_frame_equal(Forecaster.load(tmp_path / "m").predict(), fitted.predict())
+
+
+def test_timellm_evaluates_large_batches_in_chunks():
+    from tsforecast.models import Dims
+
+    network = tiny_timellm().build(Dims(n_channels=2, lookback=16, horizon=4, n_time_features=0)).eval()
+    x = torch.randn(7, 16, 2)
+    with torch.no_grad():
+        whole = network(x)
+        network.max_series_per_call = 4  # 2 windows of 2 channels per LLM call
+        chunked = network(x)
+    torch.testing.assert_close(chunked, whole, atol=1e-5, rtol=1e-4)

@@ -11,7 +11,7 @@
 * a path to any ``.gguf`` file (converted and cached the same way);
 * a local model folder or a Hugging Face hub name (``AutoModelForCausalLM``; offline with
   ``HF_HUB_OFFLINE=1`` once downloaded);
-* ``"random-llama:<hidden>x<layers>"``: a randomly initialised LLaMA with a character-level
+* ``"random-llama:<hidden>x<layers>"``: a randomly initialised LLaMA with a small word-level
   tokenizer (fixed seed), for fast tests and "is the pretrained LLM useful" ablations.
 
 Only the decoder body is kept (embeddings, blocks, final norm; the LM head is dropped), with its
@@ -156,22 +156,28 @@ def _convert_gguf(gguf: Path, folder: Path) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _char_tokenizer():
-    """A self-contained character-level tokenizer (printable ASCII) for the random test LLMs."""
+def _test_tokenizer():
+    """A self-contained word-level tokenizer for the random test LLMs: the words of the LLM models'
+    templates, single digits and printable ASCII characters (anything else is ``<unk>``), so
+    prompts stay short and tests fast."""
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
+    words = ("This is Time Series from to Dataset description Task forecast the next steps given previous "
+             "information Input statistics min max median value trend of input upward downward top lags are").split()
     vocab = {"<pad>": 0, "<unk>": 1, "<eos>": 2}
-    vocab.update({chr(c): i + 3 for i, c in enumerate(range(32, 127))})
+    for token in words + [chr(c) for c in range(33, 127)]:
+        vocab.setdefault(token, len(vocab))
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Split("", behavior="isolated")
+    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation(),
+                                                 pre_tokenizers.Digits(individual_digits=True)])
     return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", unk_token="<unk>", eos_token="<eos>")
 
 
 def _random_llama(hidden: int, layers: int):
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    tokenizer = _char_tokenizer()
+    tokenizer = _test_tokenizer()
     heads = max(1, hidden // 8)
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden,
                          num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=max(1, heads // 2),

@@ -80,6 +80,7 @@ class TimeLLMNetwork(nn.Module):
             apply_lora(self.llm, lora_r, lora_alpha, lora_target_modules)
         self._frozen = set(frozen_state_prefixes(self))
         self._prototype_cache: torch.Tensor | None = None
+        self.max_series_per_call = 1024
         # The fixed parts of the prompt are tokenized once; only the statistics are per sample.
         self.tokenizer.padding_side = "left"
         self._prefix = (f"<|start_prompt|>Dataset description: {description}Task description: forecast the next "
@@ -124,6 +125,11 @@ class TimeLLMNetwork(nn.Module):
 
     def forward(self, x, x_mark=None, y_mark=None) -> torch.Tensor:
         batch, length, n_channels = x.shape
+        if not torch.is_grad_enabled() and batch * n_channels > self.max_series_per_call:
+            # Evaluation batches are large (1024 windows); the LLM's activations for all of them at
+            # once (~200 tokens per series) do not fit in GPU memory, so run them in chunks.
+            step = max(1, self.max_series_per_call // n_channels)
+            return torch.cat([self.forward(x[i:i + step]) for i in range(0, batch, step)])
         series = x.permute(0, 2, 1).reshape(-1, length)
         mean = series.mean(dim=1, keepdim=True).detach()
         std = torch.sqrt(series.var(dim=1, keepdim=True, unbiased=False) + 1e-5).detach()
@@ -238,4 +244,4 @@ class TimeLLM(ModelSpec):
     @classmethod
     def test_params(cls) -> dict:
         return {"llm": "random-llama:16x2", "patch_len": 4, "stride": 2, "d_model": 8, "d_ff": 8, "n_heads": 2,
-                "num_prototypes": 10, "top_k": 3}
+                "num_prototypes": 10, "top_k": 3, "description": "test data."}
