@@ -252,3 +252,18 @@ def test_timellm_evaluates_large_batches_in_chunks():
         network.max_series_per_call = 4  # 2 windows of 2 channels per LLM call
         chunked = network(x)
     torch.testing.assert_close(chunked, whole, atol=1e-5, rtol=1e-4)
+
+
+def test_in_context_forecasting_prepends_prompt_tokens():
+    from tsforecast.llm.in_context import in_context_forecast
+
+    data = synthetic_frame(n_rows=240, n_channels=2)
+    fitted = fit_tiny(tiny_autotimes(), data=data)
+    context = data.iloc[-16:]
+    prompt = data.iloc[:8]  # two tokens of 4 steps from the start of the series
+    with_prompt = in_context_forecast(fitted, prompt, context, horizon=10)
+    assert with_prompt.shape == (10, 2) and with_prompt.index.equals(fitted.predict(context, horizon=10).index)
+    assert np.isfinite(with_prompt.to_numpy()).all()
+    assert not np.allclose(with_prompt.to_numpy(), fitted.predict(context, horizon=10).to_numpy())
+    with pytest.raises(ValueError, match="multiple of token_len"):
+        in_context_forecast(fitted, data.iloc[:6], context)
