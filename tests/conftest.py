@@ -24,3 +24,18 @@ def etth1():
     from tsforecast import load_dataset
 
     return load_dataset("ETTh1")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_timestamp_cache(tmp_path_factory):
+    """Timestamp embeddings of the tests' random LLMs go to a temporary folder, not the user cache
+    (converted LLMs stay in the user cache: converting SmolLM2 once per test run would be slow)."""
+    import os
+
+    old = os.environ.get("TSFORECAST_TIMESTAMP_CACHE_DIR")
+    os.environ["TSFORECAST_TIMESTAMP_CACHE_DIR"] = str(tmp_path_factory.mktemp("timestamp-cache"))
+    yield
+    if old is None:
+        os.environ.pop("TSFORECAST_TIMESTAMP_CACHE_DIR", None)
+    else:
+        os.environ["TSFORECAST_TIMESTAMP_CACHE_DIR"] = old

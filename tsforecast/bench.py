@@ -87,19 +87,32 @@ def _protocol_split(dataset: str, lookback: int):
 
 
 def run_one(model: str, dataset: str, horizon: int, lookback: int, seed: int, model_params: dict,
-            training: dict, device: str = "auto", verbose: int = 0) -> dict:
-    """Fit on the protocol's train split (early stopping on val), score every test window."""
+            training: dict, device: str = "auto", verbose: int = 0, fitted: dict | None = None) -> dict:
+    """Fit on the protocol's train split (early stopping on val), score every test window.
+
+    ``fitted``: a dict kept across the runs of a sweep; models whose spec says
+    ``one_model_for_all_horizons`` (their training does not depend on the horizon) are fitted once
+    per dataset/seed/settings and scored at every horizon by rollout, as their papers do.
+    """
     info = dataset_info(dataset)
     split = _protocol_split(info.name, lookback)
     # The family's reference settings for this dataset/horizon, under what the user set explicitly.
     reference = get_model_class(model).reference_config(info.name, horizon)
     spec = build_spec(model, {**reference.get("params", {}), **model_params})
     training = {**reference.get("training", {}), **training}
-    forecaster = Forecaster(model=spec, lookback=lookback, horizon=horizon, random_state=seed, freq=info.freq,
-                            time_features=PROTOCOL_TIME_FEATURES, device=device, verbose=verbose, **training)
-    forecaster.fit(split.train, val_df=split.val)
+    shared_fit = fitted is not None and spec.one_model_for_all_horizons
+    key = (model, info.name, lookback, seed, repr(spec.get_params()), repr(sorted(training.items())))
+    if shared_fit and key in fitted:
+        forecaster = fitted[key]
+    else:
+        forecaster = Forecaster(model=spec, lookback=lookback, horizon=horizon, random_state=seed, freq=info.freq,
+                                time_features=PROTOCOL_TIME_FEATURES, device=device, verbose=verbose, **training)
+        forecaster.fit(split.train, val_df=split.val)
+        if shared_fit:
+            fitted.clear()  # keep one fitted model alive at a time
+            fitted[key] = forecaster
     started = time.perf_counter()
-    scores = forecaster.evaluate(split.test)
+    scores = forecaster.evaluate(split.test, horizon=horizon)
     predict_seconds = time.perf_counter() - started
     result = forecaster.training_
     return {
@@ -156,10 +169,11 @@ def run_sweep(models: list[str], datasets: list[str], horizons: list[int], lookb
     plan = [(m, d, h, s) for d in datasets for m in models for h in horizons for s in seeds
             if _run_key(m, d, h, lookback, s, params_json) not in done]
     log(f"{len(plan)} runs to do ({len(done)} already in {out / RESULTS_FILE})")
+    fitted: dict = {}
     for i, (model, dataset, horizon, seed) in enumerate(plan, 1):
         row = {"model": model, "dataset": dataset, "horizon": horizon, "lookback": lookback, "seed": seed,
                "params": params_json}
-        row.update(run_one(model, dataset, horizon, lookback, seed, model_params, training, device, verbose))
+        row.update(run_one(model, dataset, horizon, lookback, seed, model_params, training, device, verbose, fitted))
         row.update({"machine": machine_description(), "torch_version": torch.__version__,
                     "tsforecast_version": __version__, "git_commit": git_commit(),
                     "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})

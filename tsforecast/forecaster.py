@@ -153,13 +153,18 @@ class Forecaster(BaseEstimator):
         return data_freq if self.time_features == "auto" else self.time_features
 
     # ------------------------------------------------------------------ data preparation
-    def _prepare(self, values: np.ndarray, index: pd.DatetimeIndex, future_steps: int = 0) -> _Series:
-        """Scale values and compute calendar features over ``index`` plus ``future_steps`` steps after it."""
+    def _prepare(self, values: np.ndarray, index: pd.DatetimeIndex, future_steps: int = 0, network=None) -> _Series:
+        """Scale values and compute the marks over ``index`` plus ``future_steps`` steps after it: calendar
+        features, or the network's own ``time_marks(index, freq)`` when it has that hook."""
         scaled = torch.as_tensor(self.scaler_.transform(values), dtype=torch.float32, device=self.device_)
         marks = None
         if self.time_feature_freq_ is not None:
             full_index = index.append(self._future_index(index[-1], future_steps)) if future_steps else index
-            marks = torch.as_tensor(calendar_features(full_index, self.time_feature_freq_), device=self.device_)
+            custom_marks = getattr(self.network_ if network is None else network, "time_marks", None)
+            if custom_marks is not None:
+                marks = custom_marks(full_index, self.freq_).to(self.device_)
+            else:
+                marks = torch.as_tensor(calendar_features(full_index, self.time_feature_freq_), device=self.device_)
         return _Series(scaled, marks)
 
     def _future_index(self, last: pd.Timestamp, steps: int) -> pd.DatetimeIndex:
@@ -225,11 +230,13 @@ class Forecaster(BaseEstimator):
             if spec.fit_mode == "closed_form":
                 spec.fit_closed_form(network, self.scaler_.transform(train_values))
             elif spec.fit_mode == "gradient":
-                train_series = self._prepare(train_values, train_index)
-                train_windows = Windows(train_series.values, train_series.marks, self.lookback, network.output_len)
+                train_series = self._prepare(train_values, train_index, network=network)
+                # An optional network attribute thins the training windows (a compute budget knob).
+                train_windows = Windows(train_series.values, train_series.marks, self.lookback, network.output_len,
+                                        stride=getattr(network, "train_stride", 1))
                 val_windows = None
                 if val_values is not None:
-                    val_series = self._prepare(val_values, val_index)
+                    val_series = self._prepare(val_values, val_index, network=network)
                     val_windows = Windows(val_series.values, val_series.marks, self.lookback, network.output_len)
                     if len(val_windows) == 0:
                         raise ValueError(f"the validation data has {len(val_values)} rows: too few for one window of "

@@ -4,7 +4,9 @@
   registry name plus its own params), the fitted state (columns, step, calendar features, scaler
   statistics, training summary) and the index of the stored history.
 * ``model.safetensors``: the network's weights (``network.*``) and the last ``lookback`` rows seen
-  by ``fit`` (``history``, float64, so ``predict()`` continues exactly where it did).
+  by ``fit`` (``history``, float64, so ``predict()`` continues exactly where it did). A network with
+  ``trainable_state_dict()`` (the LLM models) stores only those weights: its frozen backbone is
+  rebuilt from the spec's reference to it (``llm``, ``llm_layers`` in the params; ``backbone`` in the state).
 
 No pickle, so loading runs no code from the file; tensors load on CPU unless a device is asked for.
 Writes go to a temporary folder that replaces ``path`` only once complete, so an interrupted save
@@ -101,9 +103,12 @@ def save_forecaster(forecaster, path) -> None:
             "history_index": [str(t) for t in history.index],
             "training": asdict(forecaster.training_),
             "fit_seconds": forecaster.fit_seconds_,
+            "backbone": getattr(forecaster.network_, "backbone_reference", None),
         },
     }
-    tensors = {f"network.{k}": v.detach().cpu().contiguous() for k, v in forecaster.network_.state_dict().items()}
+    trainable = getattr(forecaster.network_, "trainable_state_dict", None)
+    weights = trainable() if trainable is not None else forecaster.network_.state_dict()
+    tensors = {f"network.{k}": v.detach().cpu().contiguous() for k, v in weights.items()}
     tensors["history"] = torch.from_numpy(np.ascontiguousarray(history.to_numpy(dtype=np.float64)))
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -159,7 +164,16 @@ def load_forecaster(path, device: str | None = None):
     forecaster.scaler_ = scaler_from_state(state["scaler"])
     forecaster.dims_ = Dims(len(state["columns"]), forecaster.lookback, forecaster.horizon, state["n_time_features"])
     network = spec.build(forecaster.dims_)
-    network.load_state_dict({k[len("network."):]: v for k, v in tensors.items() if k.startswith("network.")})
+    weights = {k[len("network."):]: v for k, v in tensors.items() if k.startswith("network.")}
+    trainable = getattr(network, "trainable_state_dict", None)
+    if trainable is not None:
+        expected = set(trainable())
+        if set(weights) != expected:
+            raise ValueError(f"{path} does not match the model it names: weights {sorted(set(weights) ^ expected)[:5]} "
+                             "are missing or unexpected")
+        network.load_state_dict(weights, strict=False)
+    else:
+        network.load_state_dict(weights)
     forecaster.network_ = network.to(forecaster.device_).eval()
     forecaster.model_ = spec
     forecaster.training_ = TrainingResult(**state["training"])

@@ -19,7 +19,18 @@ def padded_length(horizon: int, output_len: int) -> int:
 @torch.no_grad()
 def autoregressive_forecast(network: nn.Module, x: torch.Tensor, x_mark: torch.Tensor | None,
                             future_mark: torch.Tensor | None, horizon: int) -> torch.Tensor:
-    """Forecast ``horizon`` steps after each window.
+    """Forecast ``horizon`` steps after each window: the network's own ``rollout(x, x_mark,
+    future_mark, horizon)`` when it has one (e.g. a KV-cached decoder), else :func:`sliding_forecast`."""
+    custom = getattr(network, "rollout", None)
+    if custom is not None:
+        return custom(x, x_mark, future_mark, horizon)
+    return sliding_forecast(network, x, x_mark, future_mark, horizon)
+
+
+@torch.no_grad()
+def sliding_forecast(network: nn.Module, x: torch.Tensor, x_mark: torch.Tensor | None,
+                     future_mark: torch.Tensor | None, horizon: int) -> torch.Tensor:
+    """Forecast ``horizon`` steps after each window by sliding the look-back window over the forecasts.
 
     Parameters
     ----------

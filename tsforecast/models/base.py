@@ -21,7 +21,15 @@ Optional network methods the shared machinery uses when present:
 * ``coefficients() -> (coef (C, order), intercept (C,))``: linear AR weights on the scaled data;
 * ``training_loss(x, x_mark, y, y_mark) -> Tensor``: the training objective, replacing the default
   MSE of ``forward`` against ``y`` (e.g. next-token loss on every position); validation and test
-  always score ``forward``'s forecast by MSE, so every model is judged alike.
+  always score ``forward``'s forecast by MSE, so every model is judged alike;
+* ``rollout(x, x_mark, future_mark, horizon) -> (B, horizon, C)``: the network's own multi-step
+  forecast (e.g. a KV-cached decoder), used instead of the shared sliding-window rollout;
+* ``time_marks(index, freq) -> Tensor (T, F)``: the per-step marks the network receives as
+  ``x_mark``/``y_mark`` for a DatetimeIndex (``freq`` is the data's step), instead of the calendar
+  features (e.g. LLM-embedded textual timestamps);
+* ``train_stride`` (int attribute): use every ``train_stride``-th training window only (a budget knob);
+* ``trainable_state_dict() -> dict``: the weights to save; the others (a frozen pretrained LLM) are
+  rebuilt by ``spec.build`` from the spec's reference to them, so a saved model stays small.
 
 Everything else (windows, scaling, the training loop, rollout, persistence) is shared.
 """
@@ -58,6 +66,9 @@ class ModelSpec(BaseEstimator):
     fit_mode: ClassVar[str] = "gradient"
     #: this family's training settings (reference scripts), used where the Forecaster's are None
     training_defaults: ClassVar[dict] = {}
+    #: training does not depend on the horizon (fixed output_len, rollout for any horizon): a
+    #: benchmark sweep fits one model per dataset and scores it at every horizon
+    one_model_for_all_horizons: ClassVar[bool] = False
 
     def build(self, dims: Dims) -> nn.Module:
         raise NotImplementedError

@@ -4,12 +4,14 @@ from __future__ import annotations
 from .ar import AR
 from .arnet import ARNet
 from .autoformer import Autoformer
+from .autotimes import AutoTimes
 from .base import ModelSpec
 from .informer import Informer
 from .itransformer import ITransformer
 from .naive import Naive
 from .smamba import SMamba
 from .spacetime import SpaceTime
+from .timellm import TimeLLM
 
 MODELS: dict[str, type[ModelSpec]] = {
     "naive": Naive,
@@ -20,6 +22,8 @@ MODELS: dict[str, type[ModelSpec]] = {
     "informer": Informer,
     "smamba": SMamba,
     "spacetime": SpaceTime,
+    "autotimes": AutoTimes,
+    "timellm": TimeLLM,
 }
 
 
