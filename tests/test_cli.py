@@ -1,6 +1,7 @@
 """Smoke tests of the ``tsforecast`` command line (in process via ``cli.main``, plus one real subprocess)."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -209,3 +210,32 @@ def test_report_rewrites_report_md(bench_dir, capsys):
     assert main(["report", "--out", str(bench_dir)]) == 0
     assert str(report) in capsys.readouterr().out
     assert report.read_text() == expected
+
+
+def test_report_merge_combines_parallel_parts(tmp_path, capsys):
+    parts = [tmp_path / "part_naive", tmp_path / "part_ar"]
+    for model, part in zip(["naive", "ar"], parts):
+        assert main(["bench", "--models", model, "--datasets", "ETTh1", "--horizons", "24", "--lookback", "24",
+                     "--device", "cpu", "--out", str(part)]) == 0
+    merged = tmp_path / "all"
+    assert main(["report", "--out", str(merged), "--merge", *map(str, parts), str(parts[0])]) == 0
+    results = _results(merged)
+    assert sorted(results["model"]) == ["ar", "naive"]  # a part given twice is merged once
+    assert "| naive |" in (merged / "report.md").read_text()
+    assert (merged / "commands.txt").read_text().count("tsforecast bench") == 3
+    assert main(["report", "--out", str(merged), "--merge", str(tmp_path / "missing")]) == 2
+
+
+def test_bench_applies_reference_settings_under_explicit_ones(tmp_path, monkeypatch):
+    """A family's per-dataset reference settings reach the run, explicit params win, both are recorded."""
+    from tsforecast.bench import run_sweep
+    from tsforecast.models.ar import AR
+
+    monkeypatch.setattr(AR, "reference_config", classmethod(
+        lambda cls, dataset, horizon: {"params": {"order": 3 if dataset == "ETTh1" else 9}, "training": {}}))
+    quiet = dict(device="cpu", log=lambda message: None)
+    by_reference = run_sweep(["ar"], ["ETTh1"], [24], 24, [0], tmp_path / "a", **quiet)
+    explicit = run_sweep(["ar"], ["ETTh1"], [24], 24, [0], tmp_path / "b", model_params={"order": 5}, **quiet)
+    assert json.loads(by_reference["settings"][0])["model"]["order"] == 3
+    assert json.loads(explicit["settings"][0])["model"]["order"] == 5
+    assert by_reference["mse"][0] != explicit["mse"][0]
