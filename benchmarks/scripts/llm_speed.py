@@ -4,7 +4,7 @@ AutoTimes and Time-LLM on the same LLM and batch.
 One AutoTimes model is fitted on the protocol's ETTh1 split (lookback 672, the bench's settings), then
 scored at every horizon with both rollouts (the same weights), and timed per iteration:
 
-    python benchmarks/llm_speed.py --out benchmarks/results/llm/speed [--max-epochs N --train-stride S]
+    python benchmarks/scripts/llm_speed.py --out benchmarks/results/llm/speed [--max-epochs N --train-stride S]
 
 Writes ``speed.json`` and ``speed.md`` into ``--out``. Figures are for the default LLM
 (SmolLM2-135M-Instruct, Q4_1 GGUF de-quantised to fp32, bf16 autocast on CUDA).

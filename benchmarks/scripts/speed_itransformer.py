@@ -1,6 +1,6 @@
 """Where iTransformer's time goes on ETTh1 96->96 (d_model 256, batch 32, 2 epochs), and how it compares.
 
-    .venv/bin/python benchmarks/speed_itransformer.py --out benchmarks/results/speed_itransformer
+    .venv/bin/python benchmarks/scripts/speed_itransformer.py --out benchmarks/results/speed_itransformer
 
 Measures, on one machine, one after the other:
 
@@ -185,7 +185,7 @@ def main() -> None:
     lines = [
         "# iTransformer speed, ETTh1 96->96, d_model 256, batch 32, 2 epochs", "",
         f"Machine: {results['machine']}; torch {results['torch']}; nothing else running. Command: "
-        "`.venv/bin/python benchmarks/speed_itransformer.py --out benchmarks/results/speed_itransformer`.", "",
+        "`.venv/bin/python benchmarks/scripts/speed_itransformer.py --out benchmarks/results/speed_itransformer`.", "",
         "| what | ours | comparison | ratio |", "|---|---|---|---|",
         f"| `tsforecast bench` end to end (fresh process, 2 epochs, validation each epoch, full test) | "
         f"{results['bench_wall_seconds']:.1f} s | reference run 47 s (issue) | {47 / results['bench_wall_seconds']:.2f}x faster |",

@@ -2,7 +2,7 @@
 # Run `tsforecast bench` jobs side by side on one machine (a GPU box has many cores and an idle GPU
 # while one small model trains), each into its own folder, then merge them into one results folder.
 #
-#   bash benchmarks/parallel_sweep.sh OUT SECONDS "MODELS|DATASETS|HORIZONS" ...
+#   bash benchmarks/scripts/parallel_sweep.sh OUT SECONDS "MODELS|DATASETS|HORIZONS" ...
 #
 # Each job is resumable (a rerun skips finished runs); SECONDS bounds every job so the merge always
 # happens (an interrupted job loses only its run in progress). Parts live in OUT/parts/.
