@@ -171,3 +171,15 @@ def test_tiny_fit_on_etth1_beats_the_mean(name):
     f.fit(train, val_df=val)
     assert f.training_.train_loss[-1] < f.training_.train_loss[0]
     assert f.evaluate(val)["mse"] < 0.9
+
+
+@pytest.mark.parametrize("spec, message", [
+    (Autoformer(label_len=48), "label_len=48 must be between 0 and lookback=16"),
+    (Informer(cross_attention="nope"), "cross_attention must be one of"),
+    (ITransformer(d_model=30, n_heads=8), "d_model=30 is not divisible by n_heads=8"),
+])
+def test_bad_hyperparameters_fail_before_training(spec, message):
+    from tsforecast.testing import synthetic_frame
+
+    with pytest.raises(ValueError, match=message):
+        Forecaster(model=spec, lookback=16, horizon=8, device="cpu").fit(synthetic_frame())
