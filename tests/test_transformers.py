@@ -175,7 +175,7 @@ def test_tiny_fit_on_etth1_beats_the_mean(name):
 
 @pytest.mark.parametrize("spec, message", [
     (Autoformer(label_len=48), "label_len=48 must be between 0 and lookback=16"),
-    (Informer(cross_attention="nope"), "cross_attention must be one of"),
+    (Informer(cross_attention="nope", label_len=8), "cross_attention must be one of"),
     (ITransformer(d_model=30, n_heads=8), "d_model=30 is not divisible by n_heads=8"),
 ])
 def test_bad_hyperparameters_fail_before_training(spec, message):
