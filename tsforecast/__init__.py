@@ -1,18 +1,24 @@
 """tsforecast: long-horizon time series forecasting behind one sklearn-style API."""
 from .data import list_datasets, load_dataset, protocol_split, published_results
 from .forecaster import Forecaster
-from .models import AR, ARNet, ModelSpec, Naive, SMamba, SpaceTime, list_models
+from .models import (AR, ARNet, Autoformer, AutoTimes, Informer, ITransformer, ModelSpec, Naive, SMamba, SpaceTime,
+                     TimeLLM, list_models)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AR",
     "ARNet",
+    "AutoTimes",
+    "Autoformer",
     "Forecaster",
+    "ITransformer",
+    "Informer",
     "ModelSpec",
     "Naive",
     "SMamba",
     "SpaceTime",
+    "TimeLLM",
     "__version__",
     "list_datasets",
     "list_models",
