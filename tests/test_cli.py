@@ -222,7 +222,9 @@ def test_report_merge_combines_parallel_parts(tmp_path, capsys):
     results = _results(merged)
     assert sorted(results["model"]) == ["ar", "naive"]  # a part given twice is merged once
     assert "| naive |" in (merged / "report.md").read_text()
-    assert (merged / "commands.txt").read_text().count("tsforecast bench") == 3
+    assert (merged / "commands.txt").read_text().count("tsforecast bench") == 2  # each part's command once
+    assert main(["report", "--out", str(merged), "--merge", *map(str, parts)]) == 0  # merging again adds nothing
+    assert (merged / "commands.txt").read_text().count("tsforecast bench") == 2
     assert main(["report", "--out", str(merged), "--merge", str(tmp_path / "missing")]) == 2
 
 

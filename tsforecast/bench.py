@@ -205,9 +205,12 @@ def merge_results(sources: list[str | Path], out: str | Path) -> pd.DataFrame:
     merged = pd.concat([f for f in frames if len(f)], ignore_index=True)
     merged = merged.drop_duplicates(subset=KEY, keep="first").reindex(columns=COLUMNS)
     _ensure_dir(out)
-    if commands:
+    # A source merged again (a resumed part) adds only the commands not recorded yet.
+    recorded = (out / COMMANDS_FILE).read_text() if (out / COMMANDS_FILE).is_file() else ""
+    new_commands = [text for text in dict.fromkeys(commands) if text not in recorded]
+    if new_commands:
         with open(out / COMMANDS_FILE, "a") as handle:
-            handle.write("".join(commands))
+            handle.write("".join(new_commands))
     write_atomic(out / RESULTS_FILE, merged.to_csv(index=False, float_format="%.6g"))
     write_atomic(out / REPORT_FILE, render_report(merged, out))
     return merged
