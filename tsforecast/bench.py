@@ -266,7 +266,8 @@ def render_report(results: pd.DataFrame, out: Path | None = None) -> str:
                     windows=("n_test_windows", "first"), epochs=("epochs", "mean"),
                     train_s=("train_seconds", "mean"), epoch_s=("epoch_seconds", "mean"),
                     predict_s=("predict_seconds", "mean"), device=("device", "first"))
-               .reset_index())
+               .reset_index()
+               .sort_values("dataset", kind="stable"))  # merged sweeps list datasets in any order
     ref_names = " | ".join(f"{name} (L={lb}) MSE | ratio" for name, lb in REFERENCE_BASELINES)
     for dataset, table in grouped.groupby("dataset", sort=False):
         table = table.sort_values(["model", "params", "horizon", "lookback"], kind="stable")

@@ -15,6 +15,8 @@ from pathlib import Path
 import pandas as pd
 
 from tsforecast import Forecaster, SpaceTime, protocol_split
+from tsforecast.bench import git_commit
+from tsforecast.io import write_atomic
 from tsforecast.data.datasets import dataset_info
 
 
@@ -49,10 +51,11 @@ def main():
                      "best_epoch": forecaster.training_.best_epoch, "train_seconds": forecaster.fit_seconds_,
                      "epoch_seconds": sum(forecaster.training_.epoch_seconds) / forecaster.n_epochs_,
                      "predict_seconds": time.perf_counter() - started, "device": str(forecaster.device_),
-                     "training": json.dumps({k: v for k, v in vars(forecaster._training_config(SpaceTime())).items()})})
+                     "training": json.dumps({k: v for k, v in vars(forecaster._training_config(SpaceTime())).items()}),
+                     "git_commit": git_commit()})
         print(rows[-1], flush=True)
         out.parent.mkdir(parents=True, exist_ok=True)
-        pd.DataFrame(rows).to_csv(out, index=False, float_format="%.6g")
+        write_atomic(out, pd.DataFrame(rows).to_csv(index=False, float_format="%.6g"))
 
 
 if __name__ == "__main__":
