@@ -19,7 +19,7 @@ TINY = "random-llama:16x2"
 
 
 def tiny_autotimes(**params):
-    return AutoTimes(**{"llm": TINY, "token_len": 4, **params})
+    return AutoTimes(**{"llm": TINY, "token_len": 4, "mlp_hidden_dim": 8, **params})
 
 
 def fit_tiny(spec, data=None, **params):
@@ -117,11 +117,11 @@ def test_timestamp_embeddings_are_cached_across_fits_and_processes(tmp_path, mon
     monkeypatch.setenv("TSFORECAST_TIMESTAMP_CACHE_DIR", str(tmp_path))
     data = synthetic_frame(n_rows=240, n_channels=2)
     before = timestamps.stats["embedded"]
-    first = fit_tiny(tiny_autotimes())
+    first = fit_tiny(tiny_autotimes(timestamps=True))
     n_first = timestamps.stats["embedded"] - before
     assert n_first >= 240  # every training/validation timestamp once (plus none twice)
     assert len(list(tmp_path.glob("*.safetensors"))) == 1
-    second = fit_tiny(tiny_autotimes())
+    second = fit_tiny(tiny_autotimes(timestamps=True))
     assert timestamps.stats["embedded"] - before == n_first, "the second fit re-embedded cached timestamps"
     # a new process (empty memory) reads the file instead of running the LLM
     monkeypatch.setattr(timestamps, "_memory", {})
@@ -140,9 +140,9 @@ def _counts(network):
 
 def test_lora_parameter_counts():
     dims = _dims(lookback=16)
-    plain = tiny_autotimes().build(dims)
-    lora = tiny_autotimes(lora_r=2, lora_target_modules=("q_proj", "v_proj")).build(dims)
-    heads_io = (4 * 16 + 16) + (16 * 4 + 4) + 1  # encoder 4->16, decoder 16->4, add_scale
+    plain = tiny_autotimes(mlp_hidden_layers=0).build(dims)  # one Linear each way: simple counts
+    lora = tiny_autotimes(mlp_hidden_layers=0, lora_r=2, lora_target_modules=("q_proj", "v_proj")).build(dims)
+    heads_io = (4 * 16 + 16) + (16 * 4 + 4)  # encoder 4->16, decoder 16->4 (timestamps off: no mixing scale)
     assert _counts(plain)[0] == heads_io
     # per layer: q_proj 16->16 and v_proj 16->8 (1 KV head of 8): r * (in + out) each
     lora_per_layer = 2 * (16 + 16) + 2 * (16 + 8)
@@ -258,7 +258,7 @@ def test_in_context_forecasting_prepends_prompt_tokens():
     from tsforecast.llm.in_context import in_context_forecast
 
     data = synthetic_frame(n_rows=240, n_channels=2)
-    fitted = fit_tiny(tiny_autotimes(), data=data)
+    fitted = fit_tiny(tiny_autotimes(timestamps=True), data=data)
     context = data.iloc[-16:]
     prompt = data.iloc[:8]  # two tokens of 4 steps from the start of the series
     with_prompt = in_context_forecast(fitted, prompt, context, horizon=10)
