@@ -190,8 +190,9 @@ class AutoTimes(ModelSpec):
         Multi-token forecasts: the paper's sliding window (drop the oldest token, recompute the whole
         window, re-normalize) or a growing context over the LLM's KV cache (one incremental step per
         new token, the look-back's normalization kept). Default by measurement (ETTh1, H100, the same
-        weights): sliding was more accurate (average MSE 0.500 vs 0.505, H=720 0.541 vs 0.549);
-        kv_cache was 1.2x faster at H=720 (0.21 vs 0.26 s per batch of 32 windows).
+        weights, from an early under-trained configuration): sliding was more accurate (average MSE
+        0.500 vs 0.505, H=720 0.541 vs 0.549); kv_cache was 1.2x faster at H=720 (0.21 vs 0.26 s per
+        batch of 32 windows).
     llm_dtype : "auto", "float32", "bfloat16", "float16"
         LLM compute precision: "auto" = bf16 autocast on CUDA, fp32 on CPU. Trainable layers stay fp32.
     lora_r, lora_alpha, lora_target_modules :
