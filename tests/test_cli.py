@@ -241,3 +241,14 @@ def test_bench_applies_reference_settings_under_explicit_ones(tmp_path, monkeypa
     assert json.loads(by_reference["settings"][0])["model"]["order"] == 3
     assert json.loads(explicit["settings"][0])["model"]["order"] == 5
     assert by_reference["mse"][0] != explicit["mse"][0]
+
+
+def test_report_lists_datasets_in_a_fixed_order(bench_dir):
+    """Merged parallel parts arrive in any order; the report's sections must not depend on it."""
+    from tsforecast.bench import render_report
+
+    results = _results(bench_dir)
+    report = render_report(pd.concat([results.assign(dataset="ETTh2"), results], ignore_index=True), None)
+    assert report.index("## ETTh1") < report.index("## ETTh2")
+    averages = report[report.index("## Averages over horizons"):]
+    assert averages.index("| ETTh1 |") < averages.index("| ETTh2 |")

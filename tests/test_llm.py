@@ -10,6 +10,7 @@ from safetensors.torch import load_file
 
 from tsforecast import Forecaster
 from tsforecast.llm import backbone as backbone_module
+from tsforecast.llm.backbone import DEFAULT_LLM
 from tsforecast.llm import timestamps
 from tsforecast.llm.backbone import BackboneError, load_backbone
 from tsforecast.models import AutoTimes
@@ -216,6 +217,25 @@ def test_timellm_prompt_statistics_and_padding_mask():
     together = network(x)
     alone = torch.cat([network(x[i:i + 1]) for i in range(3)])
     torch.testing.assert_close(together, alone, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("llm", [TINY, "default"])
+def test_timellm_prompt_ids_equal_tokenizing_whole_prompts(llm, monkeypatch):
+    """The head is tokenized once and only the statistics per call; the ids and mask must be those of
+    tokenizing every whole prompt with left padding (the real SmolLM2 tokenizer and the test one)."""
+    from tsforecast.models import Dims
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    params = {} if llm == TINY else {"llm": DEFAULT_LLM, "llm_layers": 1}
+    network = tiny_timellm(**params).build(Dims(n_channels=1, lookback=16, horizon=4, n_time_features=0)).eval()
+    assert network._head_ids is not None, "the split tokenization should apply to this tokenizer"
+    torch.manual_seed(0)
+    series = torch.randn(6, 16) * torch.tensor([1.0, 1000.0, 0.001, -5.0, 1e-7, 123.456])[:, None]
+    ids, mask = network.prompt_ids(series)
+    whole = network.tokenizer(network.prompt_texts(series), return_tensors="pt", padding=True)
+    assert len(set(mask.sum(dim=1).tolist())) > 1  # prompts of different lengths, so padding is exercised
+    torch.testing.assert_close(ids, whole["input_ids"], rtol=0, atol=0)
+    torch.testing.assert_close(mask, whole["attention_mask"], rtol=0, atol=0)
 
 
 def test_timellm_prototypes_are_cached_in_eval_only():

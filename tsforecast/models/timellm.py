@@ -81,10 +81,12 @@ class TimeLLMNetwork(nn.Module):
         self._frozen = set(frozen_state_prefixes(self))
         self._prototype_cache: torch.Tensor | None = None
         self.max_series_per_call = 1024
-        # The fixed parts of the prompt are tokenized once; only the statistics are per sample.
         self.tokenizer.padding_side = "left"
-        self._prefix = (f"<|start_prompt|>Dataset description: {description}Task description: forecast the next "
-                        f"{horizon} steps given the previous {lookback} steps information; Input statistics: ")
+        # The prompt is a fixed head (description, task) and per-series statistics. The head is
+        # tokenized once; each call tokenizes only the statistics (about half of each prompt).
+        self._head = (f"<|start_prompt|>Dataset description: {description}Task description: forecast the next "
+                      f"{horizon} steps given the previous {lookback} steps information; Input statistics:")
+        self._head_ids = self._tokenized_head()
 
     # ------------------------------------------------------------------ hooks
     def trainable_state_dict(self) -> dict:
@@ -108,8 +110,9 @@ class TimeLLMNetwork(nn.Module):
             self._prototype_cache = protos = protos.detach()
         return protos
 
-    def prompt_texts(self, series: torch.Tensor) -> list[str]:
-        """Prompt-as-Prefix for each normalized series (N, L): min, max, median, trend, top-k lags."""
+    def prompt_statistics(self, series: torch.Tensor) -> list[str]:
+        """The per-series part of the Prompt-as-Prefix for each normalized series (N, L): min, max,
+        median, trend, top-k lags; each text starts with the space that follows the head."""
         with torch.no_grad():
             lows, highs = series.min(dim=1).values, series.max(dim=1).values
             medians = series.median(dim=1).values
@@ -119,9 +122,48 @@ class TimeLLMNetwork(nn.Module):
             lags = torch.topk(autocorr, self.top_k, dim=1).indices
         stats = torch.stack([lows, highs, medians], dim=1).cpu().numpy().round(self.prompt_decimals)
         upward, lags = upward.cpu().numpy(), lags.cpu().numpy()
-        return [f"{self._prefix}min value {lo:g}, max value {hi:g}, median value {med:g}, the trend of input is "
-                f"{'upward' if up else 'downward'}, top {self.top_k} lags are : {list(map(int, lag))}<|<end_prompt>|>"
-                for (lo, hi, med), up, lag in zip(stats, upward, lags)]
+        return [self._statistics_text(lo, hi, med, up, lag) for (lo, hi, med), up, lag in zip(stats, upward, lags)]
+
+    def _statistics_text(self, low, high, median, upward, lags) -> str:
+        return (f" min value {low:g}, max value {high:g}, median value {median:g}, the trend of input is "
+                f"{'upward' if upward else 'downward'}, top {self.top_k} lags are : {list(map(int, lags))}<|<end_prompt>|>")
+
+    def prompt_texts(self, series: torch.Tensor) -> list[str]:
+        """The whole prompt of each normalized series (N, L)."""
+        return [self._head + text for text in self.prompt_statistics(series)]
+
+    def _tokenized_head(self) -> torch.Tensor | None:
+        """The head's token ids, if tokenizing head and statistics apart gives the ids of the whole
+        prompt (true for tokenizers that split words at spaces, checked here on sample prompts);
+        None otherwise, and whole prompts are tokenized on every call."""
+        head = self.tokenizer(self._head)["input_ids"]
+        samples = [self._statistics_text(-1.234, 2.5, 0.01, True, range(self.top_k)),
+                   self._statistics_text(0.5, 12.75, -3e-05, False, range(24, 24 + self.top_k))]
+        for text in samples:
+            whole = self.tokenizer(self._head + text)["input_ids"]
+            if head + self.tokenizer(text, add_special_tokens=False)["input_ids"] != whole:
+                return None
+        return torch.tensor(head)
+
+    def prompt_ids(self, series: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Left-padded token ids and attention mask of every series' prompt, (N, T) each: the same as
+        tokenizing :meth:`prompt_texts` with left padding."""
+        statistics = self.prompt_statistics(series)
+        head = self._head_ids
+        if head is None:
+            prompt = self.tokenizer([self._head + text for text in statistics], return_tensors="pt", padding=True,
+                                    truncation=True, max_length=2048)
+            return prompt["input_ids"], prompt["attention_mask"]
+        tail = self.tokenizer(statistics, add_special_tokens=False, return_tensors="pt", padding=True)
+        tail_ids, tail_mask = tail["input_ids"], tail["attention_mask"]
+        n, width = tail_ids.shape
+        columns = torch.arange(len(head) + width)
+        # each row: padding, then the head, then its statistics (left padding keeps prompt and patches contiguous)
+        offset = columns - (width - tail_mask.sum(dim=1, keepdim=True))  # column relative to the row's head start
+        in_head, in_tail = (offset >= 0) & (offset < len(head)), offset >= len(head)
+        ids = torch.where(in_head, head[offset.clamp(0, len(head) - 1)], self.tokenizer.pad_token_id)
+        ids = torch.where(in_tail, tail_ids.gather(1, (columns - len(head)).clamp(min=0).expand(n, -1)), ids)
+        return ids, (in_head | in_tail).long()
 
     def forward(self, x, x_mark=None, y_mark=None) -> torch.Tensor:
         batch, length, n_channels = x.shape
@@ -134,9 +176,7 @@ class TimeLLMNetwork(nn.Module):
         mean = series.mean(dim=1, keepdim=True).detach()
         std = torch.sqrt(series.var(dim=1, keepdim=True, unbiased=False) + 1e-5).detach()
         series = (series - mean) / std
-        prompt = self.tokenizer(self.prompt_texts(series), return_tensors="pt", padding=True, truncation=True,
-                                max_length=2048)
-        ids, prompt_mask = prompt["input_ids"].to(x.device), prompt["attention_mask"].to(x.device)
+        ids, prompt_mask = (t.to(x.device) for t in self.prompt_ids(series))
         prompt_embeds = self.llm.get_input_embeddings()(ids)
         patches = self.reprogramming(self.patch_embedding(series), self.prototypes())
         embeds = torch.cat([prompt_embeds, patches.to(prompt_embeds.dtype)], dim=1)
