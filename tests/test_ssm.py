@@ -11,7 +11,8 @@ import torch.nn.functional as F
 from tsforecast import Forecaster, SMamba, SpaceTime
 from tsforecast.layers.companion_ssm import (ClosedLoopCompanionSSM, CompanionSSM, PreprocessingSSM, companion_matrix,
                                              differencing_kernel, krylov, l1_normalize)
-from tsforecast.layers.mamba import MambaMixer, fused_selective_scan, scan_loop, scan_parallel, selective_scan
+from tsforecast.layers.mamba import (MambaMixer, call_fused_scan, fused_selective_scan, scan_loop, scan_parallel,
+                                     selective_scan)
 from tsforecast.models.base import Dims
 
 
@@ -108,6 +109,27 @@ def test_mamba_mixer_is_causal_and_initialised_as_the_reference():
         a, b = mixer(u), mixer(changed)
     torch.testing.assert_close(a[:, :6], b[:, :6])
     assert not torch.allclose(a[:, 6:], b[:, 6:])
+
+
+def channels_first_selective_scan(u, delta, A, B, C, D):
+    """The contract of mamba_ssm's ``selective_scan_fn`` (default flags), written out in its own
+    channels-first layout: u, delta (batch, channels, T); A (channels, N); B, C (batch, N, T); D (channels,)."""
+    batch, channels, length = u.shape
+    y = torch.zeros_like(u)
+    for i in range(batch):
+        h = torch.zeros(channels, A.shape[1], dtype=u.dtype)
+        for t in range(length):
+            h = torch.exp(delta[i, :, t, None] * A) * h + delta[i, :, t, None] * B[i, None, :, t] * u[i, :, t, None]
+            y[i, :, t] = h @ C[i, :, t] + D * u[i, :, t]
+    return y
+
+
+def test_fused_kernel_is_called_in_its_own_layout():
+    """The CUDA kernel cannot run here; this checks our call into it (transposes, argument order) against
+    a stand-in written in the kernel's layout."""
+    inputs = random_scan_inputs(9, batch=2, channels=3, n_state=2)
+    torch.testing.assert_close(call_fused_scan(channels_first_selective_scan, *inputs), direct_selective_scan(*inputs),
+                               rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.skipif(fused_selective_scan() is None, reason="mamba-ssm's CUDA kernels are not importable here")

@@ -47,6 +47,16 @@ def fused_selective_scan():
     return selective_scan_fn
 
 
+def call_fused_scan(scan_fn, u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor,
+                    C: torch.Tensor, D: torch.Tensor) -> torch.Tensor:
+    """Run ``mamba_ssm``'s ``selective_scan_fn`` (its channels-first layout: ``u``, ``delta`` (batch,
+    channels, T); ``A`` (channels, N); ``B``, ``C`` (batch, N, T); fp32 ``D``; ``delta`` already positive,
+    so no softplus) on this module's (batch, T, ...) tensors."""
+    y = scan_fn(u.transpose(1, 2).contiguous(), delta.transpose(1, 2).contiguous(), A.contiguous(),
+                B.transpose(1, 2).contiguous(), C.transpose(1, 2).contiguous(), D.float())
+    return y.transpose(1, 2)
+
+
 def scan_loop(decay: torch.Tensor, drive: torch.Tensor) -> torch.Tensor:
     """States of ``h_t = decay_t * h_{t-1} + drive_t`` (h_{-1} = 0) by a loop over time.
 
@@ -86,9 +96,7 @@ def selective_scan(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: tor
     if method == "fused" and fused is None:
         raise RuntimeError("scan='fused' needs mamba-ssm with its CUDA kernels and a CUDA input; use 'auto'")
     if fused is not None:
-        y = fused(u.transpose(1, 2).contiguous(), delta.transpose(1, 2).contiguous(), A.contiguous(),
-                  B.transpose(1, 2).contiguous(), C.transpose(1, 2).contiguous(), D.float())
-        return y.transpose(1, 2)
+        return call_fused_scan(fused, u, delta, A, B, C, D)
     if method == "auto":
         threshold = PARALLEL_SCAN_MIN_LENGTH.get(u.device.type)
         method = "parallel" if threshold is not None and u.shape[1] >= threshold else "loop"
