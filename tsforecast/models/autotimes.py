@@ -218,9 +218,10 @@ class AutoTimes(ModelSpec):
     (benchmarks/results/llm/README.md: the LLaMA-script settings reached validation 0.866 and test
     average 0.428; these 0.783 and 0.402).
 
-    Memory: one training step at the default batch (292 windows of 7 channels, look-back 672) holds
-    about 0.6 GB of activations per LLM layer in fp32 (measured on CPU), about 17 GB for all 30
-    layers of the default LLM. On a small CPU machine lower ``batch_size`` or ``llm_layers``.
+    Memory: one training step at the default batch (292 windows of 7 channels, look-back 672) needs
+    about 0.56 GB per LLM layer in fp32 on CPU, about 18 GB at peak for all 30 layers of the default
+    LLM (``benchmarks/scripts/autotimes_memory.py``). On a small CPU machine lower ``batch_size`` or
+    ``llm_layers``.
     """
 
     name = "autotimes"
