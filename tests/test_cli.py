@@ -133,7 +133,7 @@ def test_forecast_csv_with_nan_is_a_one_line_error(tmp_path, capsys):
     pytest.param(["--csv", "does-not-exist.csv"], ["no such CSV file"], id="missing-csv"),
     pytest.param(["--dataset", "nope"], ["unknown dataset 'nope'", "ETTh1"], id="unknown-dataset"),
     pytest.param(["--dataset", "ETTh1", "--model", "nope"], ["unknown model 'nope'", "arnet"], id="unknown-model"),
-    pytest.param(["--dataset", "ETTh1", "--lookback", "0"], ["lookback must be a positive integer"], id="lookback-0"),
+    pytest.param(["--dataset", "ETTh1", "--lookback", "0"], ["'lookback'", "must be"], id="lookback-0"),
     pytest.param(["--csv", "in.csv", "--date-column", "when"], ["'when'", "not a column"], id="bad-date-column"),
 ])
 def test_forecast_errors_exit_2(args, words, tmp_path, capsys, monkeypatch):
@@ -252,3 +252,354 @@ def test_report_lists_datasets_in_a_fixed_order(bench_dir):
     assert report.index("## ETTh1") < report.index("## ETTh2")
     averages = report[report.index("## Averages over horizons"):]
     assert averages.index("| ETTh1 |") < averages.index("| ETTh2 |")
+
+
+# ---------------------------------------------------------------------- real users' CSVs (issue 11)
+def _forecast(csv, out, *extra):
+    return main(["forecast", "--csv", str(csv), "--model", "ar", "--device", "cpu", "--out", str(out), *extra])
+
+
+def _monthly_csv(path, n=60, date_format="%Y-%m"):
+    rng = np.random.default_rng(0)
+    index = pd.date_range("2015-01-01", periods=n, freq="MS")
+    pd.DataFrame({"Month": index.strftime(date_format), "sales": 100 + rng.normal(size=n).cumsum()}).to_csv(
+        path, index=False)
+    return index
+
+
+def test_forecast_monthly_csv_continues_month_starts(tmp_path, capsys):
+    index = _monthly_csv(tmp_path / "sales.csv")  # a 'Month' column, found without --date-column
+    out = tmp_path / "f.csv"
+    assert _forecast(tmp_path / "sales.csv", out, "--lookback", "12", "--horizon", "6") == 0, capsys.readouterr().err
+    forecast = pd.read_csv(out, index_col="Month", parse_dates=["Month"])
+    assert list(forecast.columns) == ["sales"]
+    expected = pd.date_range(index[-1] + pd.offsets.MonthBegin(), periods=6, freq="MS")
+    assert list(forecast.index) == list(expected)
+    assert forecast.index[0] == pd.Timestamp("2020-01-01")
+
+
+def test_forecast_csv_writes_the_index_predict_returns(tmp_path):
+    """Local time across a DST change (offsets +01:00 then +02:00): the file holds predict()'s index as is."""
+    from tsforecast import Forecaster
+    from tsforecast.data.datasets import read_csv_series
+
+    index = pd.date_range("2021-03-27", periods=72, freq="h", tz="Europe/Berlin")
+    pd.DataFrame({"timestamp": index.astype(str), "load": np.sin(np.arange(72) / 4)}).to_csv(
+        tmp_path / "tz.csv", index=False)
+    frame = read_csv_series(tmp_path / "tz.csv")
+    assert frame.index[0] == index[0] and frame.index[-1] == index[-1]  # the same instants
+    assert _forecast(tmp_path / "tz.csv", tmp_path / "f.csv", "--lookback", "24", "--horizon", "4") == 0
+    direct = Forecaster(model="ar", lookback=24, horizon=4, random_state=0, device="cpu").fit(frame).predict()
+    assert (tmp_path / "f.csv").read_text() == direct.to_csv(index_label="timestamp")
+    assert pd.Timestamp((tmp_path / "f.csv").read_text().splitlines()[1].split(",")[0]) == index[-1] + pd.Timedelta("1h")
+
+
+def test_forecast_dayfirst(tmp_path, capsys):
+    index = pd.date_range("2020-01-01", periods=40, freq="D")
+    values = np.random.default_rng(1).normal(size=40).cumsum()
+    pd.DataFrame({"date": index.strftime("%d/%m/%Y"), "y": values}).to_csv(tmp_path / "eu.csv", index=False)
+    out = tmp_path / "f.csv"
+    # without --dayfirst, 13/01/2020 cannot be month 13: a one-line error pointing at the fix
+    assert _forecast(tmp_path / "eu.csv", out, "--lookback", "7", "--horizon", "3") == 2
+    _assert_one_line_error(capsys.readouterr().err, "'date'", "'13/01/2020'", "--dayfirst", "--date-column")
+    assert not out.exists()
+    assert _forecast(tmp_path / "eu.csv", out, "--lookback", "7", "--horizon", "3", "--dayfirst") == 0
+    forecast = pd.read_csv(out, index_col=0, parse_dates=True)
+    assert list(forecast.index) == list(pd.date_range("2020-02-10", periods=3, freq="D"))
+
+
+def test_forecast_date_column_found_or_named(tmp_path, capsys):
+    index = pd.date_range("2021-01-01", periods=50, freq="D")
+    y = np.random.default_rng(2).normal(size=50).cumsum()
+    # the first column holds dates under an uncommon name: used as the dates
+    pd.DataFrame({"when": index.strftime("%Y-%m-%d"), "y": y}).to_csv(tmp_path / "first.csv", index=False)
+    assert _forecast(tmp_path / "first.csv", tmp_path / "a.csv", "--lookback", "7", "--horizon", "2") == 0
+    assert pd.read_csv(tmp_path / "a.csv").columns.tolist() == ["when", "y"]
+    # dates elsewhere under an uncommon name: an error naming --date-column, which then works
+    pd.DataFrame({"y": y, "stamp": index.strftime("%Y-%m-%d")}).to_csv(tmp_path / "other.csv", index=False)
+    assert _forecast(tmp_path / "other.csv", tmp_path / "b.csv", "--lookback", "7", "--horizon", "2") == 2
+    _assert_one_line_error(capsys.readouterr().err, "no date column", "['y', 'stamp']", "--date-column")
+    assert _forecast(tmp_path / "other.csv", tmp_path / "b.csv", "--lookback", "7", "--horizon", "2",
+                     "--date-column", "stamp") == 0
+    assert pd.Timestamp(pd.read_csv(tmp_path / "b.csv")["stamp"][0]) == index[-1] + pd.Timedelta("1D")
+
+
+def test_forecast_gzipped_csv(tmp_path):
+    source = write_csv(tmp_path / "in.csv.gz")
+    assert _forecast(tmp_path / "in.csv.gz", tmp_path / "f.csv", "--lookback", "8", "--horizon", "3") == 0
+    assert read_forecast(tmp_path / "f.csv").index[0] == source.index[-1] + pd.Timedelta("15min")
+
+
+def test_read_csv_series_years_and_quarters(tmp_path):
+    from tsforecast.data.datasets import read_csv_series
+
+    pd.DataFrame({"year": range(1990, 2000), "gdp": np.arange(10.0)}).to_csv(tmp_path / "y.csv", index=False)
+    years = read_csv_series(tmp_path / "y.csv").index
+    assert years[0] == pd.Timestamp("1990-01-01") and years[-1] == pd.Timestamp("1999-01-01")  # not nanoseconds
+    quarters = [f"{y}Q{q}" for y in (2000, 2001) for q in (1, 2, 3, 4)]
+    pd.DataFrame({"quarter": quarters, "gdp": np.arange(8.0)}).to_csv(tmp_path / "q.csv", index=False)
+    index = read_csv_series(tmp_path / "q.csv").index
+    assert list(index) == list(pd.date_range("2000-01-01", periods=8, freq="QS"))
+    # a ';'-separated export reads like a comma-separated one
+    (tmp_path / "semi.csv").write_text("date;y\n2020-01-01;1.5\n2020-01-02;2.5\n")
+    assert read_csv_series(tmp_path / "semi.csv")["y"].tolist() == [1.5, 2.5]
+
+
+def test_forecast_non_numeric_columns_named(tmp_path, capsys):
+    index = pd.date_range("2021-01-01", periods=40, freq="D")
+    frame = pd.DataFrame({"date": index, "y": np.arange(40.0), "city": "Paris", "note": "ok"})
+    frame.to_csv(tmp_path / "mixed.csv", index=False)
+    assert _forecast(tmp_path / "mixed.csv", tmp_path / "f.csv", "--lookback", "7", "--horizon", "2") == 2
+    _assert_one_line_error(capsys.readouterr().err, "'city', 'note'", "not numeric", "'Paris'", "drop them")
+    frame.drop(columns=["city", "note"]).to_csv(tmp_path / "mixed.csv", index=False)  # the advice, followed
+    assert _forecast(tmp_path / "mixed.csv", tmp_path / "f.csv", "--lookback", "7", "--horizon", "2") == 0
+
+
+@pytest.mark.parametrize("content, words", [
+    pytest.param(b"", ["empty.csv is empty"], id="empty-file"),
+    pytest.param(b"date,load\n", ["has a header", "no data rows"], id="header-only"),
+    pytest.param(bytes(range(256)) * 4, ["not a text CSV", "binary"], id="binary"),
+    pytest.param("date,caf\xe9\n2020-01-01,1\n".encode("latin-1"), ["not UTF-8", "save it as a UTF-8 CSV"],
+                 id="latin-1"),
+    pytest.param(b"date,x\n2020-01-01,1\n2020-01-02,2,3,4\n", ["not a well-formed CSV", "Expected 2 fields"],
+                 id="ragged"),
+    pytest.param(b"date,x\n2020-01-01,1\nnot a date,2\n", ["'date'", "'not a date' on line 3", "--date-column"],
+                 id="unparsed-date"),
+    pytest.param(b"date,x\n2020-01-01,1\n,2\n", ["'date'", "empty value on line 3"], id="empty-date"),
+    pytest.param(b"date\n2020-01-01\n2020-01-02\n", ["only the date column"], id="no-values"),
+])
+def test_forecast_bad_csv_is_a_one_line_error(content, words, tmp_path, capsys):
+    csv = tmp_path / "empty.csv"
+    csv.write_bytes(content)
+    out = tmp_path / "f.csv"
+    assert _forecast(csv, out, "--horizon", "2", "--lookback", "2") == 2
+    _assert_one_line_error(capsys.readouterr().err, *words)
+    assert not out.exists()
+
+
+def test_forecast_unreadable_csv(tmp_path, capsys, monkeypatch):
+    csv = tmp_path / "in.csv"
+    write_csv(csv)
+    if os.geteuid() == 0:  # root reads any file: make opening it fail as it does for other users
+        import builtins
+
+        real_open = builtins.open
+
+        def deny(file, *args, **kwargs):
+            if str(file) == str(csv):
+                raise PermissionError(13, "Permission denied", str(file))
+            return real_open(file, *args, **kwargs)
+        monkeypatch.setattr(builtins, "open", deny)
+    else:
+        csv.chmod(0)
+    assert _forecast(csv, tmp_path / "f.csv", "--horizon", "2") == 2
+    _assert_one_line_error(capsys.readouterr().err, "cannot read", "in.csv", "permission denied")
+    # a folder given as the CSV
+    assert _forecast(tmp_path, tmp_path / "f.csv", "--horizon", "2") == 2
+    _assert_one_line_error(capsys.readouterr().err, "is a folder")
+
+
+def test_forecast_out_checked_before_fitting(tmp_path, capsys, monkeypatch):
+    from tsforecast.forecaster import Forecaster
+
+    write_csv(tmp_path / "in.csv")
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("fit ran although --out cannot be written")
+    monkeypatch.setattr(Forecaster, "fit", no_fit)
+    (tmp_path / "folder").mkdir()
+    assert _forecast(tmp_path / "in.csv", tmp_path / "folder", "--horizon", "2") == 2
+    _assert_one_line_error(capsys.readouterr().err, "--out", "is a folder", "forecast.csv")
+    assert _forecast(tmp_path / "in.csv", tmp_path / "in.csv", "--horizon", "2") == 2
+    _assert_one_line_error(capsys.readouterr().err, "is the input CSV")
+    (tmp_path / "file").write_text("x")
+    assert _forecast(tmp_path / "in.csv", tmp_path / "file" / "f.csv", "--horizon", "2") == 2
+    _assert_one_line_error(capsys.readouterr().err, "is a file, not a folder")
+    monkeypatch.setattr("tsforecast.cli.os.access", lambda path, mode: False)  # as a read-only folder reads
+    assert _forecast(tmp_path / "in.csv", tmp_path / "new" / "f.csv", "--horizon", "2") == 2
+    _assert_one_line_error(capsys.readouterr().err, "cannot write to the folder", str(tmp_path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "folder", "in.csv"]
+
+
+def test_forecast_never_leaves_a_half_written_file(tmp_path, monkeypatch):
+    import tsforecast.io
+
+    write_csv(tmp_path / "in.csv")
+    out = tmp_path / "f.csv"
+    out.write_text("previous forecast\n")
+
+    def disk_full(fd):  # the forecast is written out, then the disk fills up before it is on disk
+        raise OSError(28, "No space left on device")
+    with monkeypatch.context() as patch:
+        patch.setattr(tsforecast.io.os, "fsync", disk_full)
+        with pytest.raises(OSError, match="No space left"):
+            _forecast(tmp_path / "in.csv", out, "--lookback", "8", "--horizon", "2")
+    assert out.read_text() == "previous forecast\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.csv", "in.csv"]  # no temporary file left
+
+
+@pytest.mark.parametrize("error", [
+    pd.errors.EmptyDataError("No columns to parse from file"),
+    pd.errors.ParserError("Error tokenizing data.\nC error: Expected 2 fields in line 3, saw 4\n"),
+    UnicodeDecodeError("utf-8", b"\xe9", 0, 1, "invalid continuation byte"),
+    PermissionError(13, "Permission denied", "x.csv"),
+    IsADirectoryError(21, "Is a directory", "x.csv"),
+    FileExistsError("x exists"),
+    TypeError("bad type"),
+], ids=lambda e: type(e).__name__)
+def test_main_turns_our_errors_into_one_line(error, capsys, monkeypatch):
+    import tsforecast.cli as cli
+
+    def fail(args):
+        raise error
+    monkeypatch.setitem(cli.COMMANDS, "models", fail)
+    assert main(["models"]) == 2
+    _assert_one_line_error(capsys.readouterr().err, "tsforecast models: error:")
+
+
+def test_version(capsys):
+    from tsforecast import __version__
+
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"tsforecast {__version__}"
+
+
+def _subparsers():
+    import argparse
+
+    from tsforecast.cli import build_parser
+
+    parser = build_parser()
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return action.choices
+
+
+@pytest.mark.parametrize("command", ["bench", "report", "forecast", "datasets", "models"])
+def test_help_states_defaults_and_an_example(command):
+    parser = _subparsers()[command]
+    formatter = parser._get_formatter()
+    in_required_group = {a for g in parser._mutually_exclusive_groups if g.required for a in g._group_actions}
+    for action in parser._actions:
+        if not action.option_strings or action.dest == "help" or action.required:
+            continue
+        text = formatter._expand_help(action)
+        assert "default" in text.lower() or action in in_required_group, (action.option_strings, text)
+        if action in in_required_group:
+            assert "required unless" in text, text
+    help_text = parser.format_help()
+    assert f"example:\n  tsforecast {command}" in help_text  # kept as written, not re-wrapped
+    if command == "bench":
+        assert "70/10/20" in help_text and "(default: ETTh1,ETTh2,ETTm1,ETTm2,Weather)" in help_text
+
+
+# ---------------------------------------------------------------------- bench on a user's CSV
+def _hourly_csv(path, n=300):
+    rng = np.random.default_rng(3)
+    index = pd.date_range("2022-01-01", periods=n, freq="h")
+    daily = np.sin(2 * np.pi * np.arange(n) / 24)
+    frame = pd.DataFrame({"timestamp": index, "load": daily + 0.1 * rng.normal(size=n).cumsum(),
+                          "temp": rng.normal(size=n).cumsum()})
+    frame.to_csv(path, index=False)
+    return frame.set_index("timestamp")
+
+
+def test_bench_on_a_user_csv(tmp_path, capsys):
+    import time
+
+    from tsforecast import Forecaster, protocol_split
+
+    frame = _hourly_csv(tmp_path / "my_load.csv")
+    out = tmp_path / "bench"
+    started = time.perf_counter()
+    assert main(["bench", "--models", "naive,ar", "--datasets", str(tmp_path / "my_load.csv"), "--horizons", "12",
+                 "--lookback", "24", "--device", "cpu", "--out", str(out)]) == 0, capsys.readouterr().err
+    assert time.perf_counter() - started < 20
+    results = _results(out).set_index("model")
+    assert set(results["dataset"]) == {"my_load"}
+    assert sorted(results.index) == ["ar", "naive"]
+    assert set(results["n_test_windows"]) == {int(0.2 * 300) - 12 + 1}  # the last 20% of the rows, every window
+    # the same figure as the documented split done by hand: 70/10/20, scaler on train, step inferred
+    split = protocol_split(frame, 24, scheme="ratio")
+    by_hand = Forecaster(model="ar", lookback=24, horizon=12, random_state=0, device="cpu").fit(
+        split.train, val_df=split.val).evaluate(split.test)
+    assert results.loc["ar", "mse"] == pytest.approx(by_hand["mse"], rel=1e-5)
+    assert results.loc["ar", "mse"] < results.loc["naive", "mse"]
+    report = (out / "report.md").read_text()
+    assert "## my_load" in report and "70/10/20" in report
+    row = next(line for line in report.splitlines() if line.startswith("| ar | 12 |"))
+    assert "| — |" in row  # no published figure for the user's data
+    capsys.readouterr()
+    assert main(["bench", "--models", "naive,ar", "--datasets", str(tmp_path / "my_load.csv"), "--horizons", "12",
+                 "--lookback", "24", "--device", "cpu", "--out", str(out)]) == 0
+    assert "0 runs to do (2 already in" in capsys.readouterr().out
+
+
+def test_bench_user_csv_reads_like_forecast(tmp_path, capsys):
+    index = pd.date_range("2020-01-01", periods=200, freq="D")
+    y = np.random.default_rng(4).normal(size=200).cumsum()
+    pd.DataFrame({"y": y, "day_of_record": index.strftime("%d/%m/%Y")}).to_csv(tmp_path / "eu.csv.gz", index=False)
+    args = ["bench", "--models", "naive", "--datasets", f"ETTh1,{tmp_path / 'eu.csv.gz'}", "--horizons", "6",
+            "--lookback", "12", "--device", "cpu", "--out", str(tmp_path / "b")]
+    assert main(args) == 2
+    _assert_one_line_error(capsys.readouterr().err, "no date column", "--date-column")
+    assert not (tmp_path / "b").exists()  # failed before anything was written, bundled runs included
+    assert main([*args, "--date-column", "day_of_record", "--dayfirst"]) == 0, capsys.readouterr().err
+    assert sorted(set(_results(tmp_path / "b")["dataset"])) == ["ETTh1", "eu"]
+
+
+def test_bench_user_csv_too_short_names_the_rows_needed(tmp_path, capsys):
+    from tsforecast.bench import user_rows_needed
+    from tsforecast.data.splits import split_borders
+
+    _hourly_csv(tmp_path / "short.csv", n=100)
+    out = tmp_path / "b"
+    assert main(["bench", "--models", "naive", "--datasets", str(tmp_path / "short.csv"), "--horizons", "12,48",
+                 "--lookback", "24", "--device", "cpu", "--out", str(out)]) == 2
+    needed = user_rows_needed(24, 48)
+    _assert_one_line_error(capsys.readouterr().err, "'short' has 100 rows", f"needs at least {needed} rows",
+                           "--lookback", "--horizons")
+    assert not out.exists()
+    # exactly that many rows is enough: every split holds what the runs need, one row fewer is not
+    borders = split_borders("ratio", needed, 24)
+    assert borders["train"][1] >= 24 + 48
+    assert borders["val"][1] - borders["train"][1] >= 48 and borders["test"][1] - borders["val"][1] >= 48
+    short = split_borders("ratio", needed - 1, 24)
+    assert (short["train"][1] < 72 or short["val"][1] - short["train"][1] < 48
+            or short["test"][1] - short["val"][1] < 48)
+    _hourly_csv(tmp_path / "short.csv", n=needed)
+    assert main(["bench", "--models", "naive", "--datasets", str(tmp_path / "short.csv"), "--horizons", "48",
+                 "--lookback", "24", "--device", "cpu", "--out", str(out)]) == 0
+
+
+def test_bench_user_csv_named_like_a_bundled_dataset_is_refused(tmp_path, capsys):
+    _hourly_csv(tmp_path / "etth1.csv")
+    assert main(["bench", "--models", "naive", "--datasets", str(tmp_path / "etth1.csv"), "--horizons", "12",
+                 "--lookback", "24", "--device", "cpu", "--out", str(tmp_path / "b")]) == 2
+    _assert_one_line_error(capsys.readouterr().err, "'etth1'", "rename the file")
+
+
+def test_bench_bundled_datasets_keep_the_protocol():
+    """A user's CSV takes its own path; the bundled datasets keep their split, step and hourly features."""
+    from tsforecast.bench import PROTOCOL_TIME_FEATURES, resolve_dataset
+    from tsforecast.data.splits import protocol_split
+
+    data = resolve_dataset("ETTh1", 24)
+    assert (data.name, data.freq, data.time_features) == ("ETTh1", "h", PROTOCOL_TIME_FEATURES)
+    expected = protocol_split("ETTh1", 24)
+    for part in ("train", "val", "test"):
+        pd.testing.assert_frame_equal(getattr(data.split, part), getattr(expected, part))
+
+
+def test_bench_user_csv_calendar_features_follow_its_step(tmp_path, capsys):
+    """Bundled data gets the reference scripts' hourly features; a user's daily CSV gets daily ones."""
+    from tsforecast.models.itransformer import ITransformer
+
+    index = pd.date_range("2020-01-01", periods=150, freq="D")
+    y = np.random.default_rng(5).normal(size=150).cumsum()
+    pd.DataFrame({"date": index, "y": y}).to_csv(tmp_path / "daily.csv", index=False)
+    assert main(["bench", "--models", "itransformer", "--datasets", str(tmp_path / "daily.csv"), "--horizons", "4",
+                 "--lookback", "8", "--params", json.dumps(ITransformer.test_params()), "--max-epochs", "1",
+                 "--device", "cpu", "--out", str(tmp_path / "b")]) == 0, capsys.readouterr().err
+    assert _results(tmp_path / "b")["time_features"].tolist() == ["D"]

@@ -104,7 +104,7 @@ BAD_DATA = {
     "-inf": (_with_value(-np.inf, 260, "a"), ValueError, r"inf.*\['a'\]"),
     "duplicate timestamps": (_duplicate_timestamp, ValueError, r"duplicate timestamps.*2020-01-11 09:00"),
     "unsorted timestamps": (_unsorted, ValueError, r"not sorted.*sort_index"),
-    "gap in hourly index": (_gap, ValueError, r"cannot infer a regular frequency.*freq="),
+    "gap in hourly index": (_gap, ValueError, r"timestamps are irregular.*asfreq\('h'\).*freq="),
     "too short": (lambda df: df.iloc[:20], ValueError, r"has 20 rows; it needs at least"),
     "string column": (_string_column, ValueError, r"non-numeric columns \['b'\]"),
     "numpy array": (lambda df: df.to_numpy(), TypeError, r"must be a pandas DataFrame.*got ndarray"),
@@ -141,10 +141,10 @@ def test_nan_inf_message_does_not_misattribute_the_first_bad_value(frame):
 
 def test_irregular_index_message_reports_the_real_step(frame):
     # the common step of an hourly index is one hour (not "0 days 00:00:03.6", a ns/us unit mix-up)
-    info = assert_raises(ValueError, r"cannot infer a regular frequency", make_forecaster().fit, _gap(frame))
+    info = assert_raises(ValueError, r"timestamps are irregular", make_forecaster().fit, _gap(frame))
     message = str(info.value)
     assert "2020-01-11 09:00:00 -> 2020-01-11 11:00:00" in message
-    assert "most steps are 0 days 01:00:00" in message, message
+    assert "most steps are 'h' (hour)" in message, message
 
 
 def test_bad_data_reports_which_call_it_came_from(frame, fitted):
@@ -187,7 +187,9 @@ def test_unknown_model_name_lists_known_models(frame):
 
 @pytest.mark.parametrize("model", [3, 1.5, dict, {"name": "ar"}, None])
 def test_model_of_wrong_type(model, frame):
-    assert_raises(TypeError, r"model must be a registry name.*ModelSpec", make_forecaster(model=model).fit, frame)
+    info = assert_raises(TypeError, r"'model' parameter of Forecaster must be a registry name \(ar, arnet, .*\), "
+                                    r"a ModelSpec such as ARNet\(ar_reg=1.0\)", make_forecaster(model=model).fit, frame)
+    assert f"Got {model!r} instead" in str(info.value)
 
 
 @pytest.mark.parametrize(
@@ -198,8 +200,8 @@ def test_model_of_wrong_type(model, frame):
     ],
 )
 def test_non_positive_or_non_integer_lookback_horizon(param, value, frame):
-    assert_raises(ValueError, rf"{param} must be a positive integer, got {value!r}",
-                  make_forecaster(**{param: value}).fit, frame)
+    assert_raises(ValueError, rf"'{param}' parameter of Forecaster must be an int in the range \[1, inf\)\. "
+                              rf"Got {re.escape(repr(value))} instead", make_forecaster(**{param: value}).fit, frame)
 
 
 def test_numpy_integer_lookback_is_accepted(frame):
@@ -232,16 +234,17 @@ def test_arnet_negative_ar_reg(frame):
 
 
 def test_unknown_lr_schedule(frame):
-    info = assert_raises(ValueError, r"unknown lr_schedule 'step'",
-                         make_forecaster(model="arnet", lr_schedule="step").fit, frame)
-    assert "cosine" in str(info.value) and "halving" in str(info.value)
+    info = assert_raises(ValueError, r"'lr_schedule' parameter of Forecaster must be a str among .* or None\. "
+                                     r"Got 'step' instead", make_forecaster(model="arnet", lr_schedule="step").fit, frame)
+    assert all(f"'{name}'" in str(info.value) for name in ("halving", "constant", "cosine"))
 
 
 @pytest.mark.parametrize("param, value, pattern", [
-    ("max_epochs", 0, r"max_epochs must be a positive integer"),
-    ("batch_size", -4, r"batch_size must be a positive integer"),
-    ("patience", 1.5, r"patience must be a positive integer"),
-    ("learning_rate", 0.0, r"learning_rate must be > 0"),
+    ("max_epochs", 0, r"'max_epochs' parameter of Forecaster must be an int in the range \[1, inf\) or None\. Got 0"),
+    ("batch_size", -4, r"'batch_size' parameter of Forecaster must be an int in the range \[1, inf\) or None\. Got -4"),
+    ("patience", 1.5, r"'patience' parameter of Forecaster must be an int in the range \[1, inf\) or None\. Got 1.5"),
+    ("learning_rate", 0.0, r"'learning_rate' parameter of Forecaster must be a float in the range \(0.0, inf\) or "
+                           r"None\. Got 0.0"),
 ])
 def test_bad_training_settings(param, value, pattern, frame):
     assert_raises(ValueError, pattern, make_forecaster(model="arnet", **{param: value}).fit, frame)
@@ -250,7 +253,8 @@ def test_bad_training_settings(param, value, pattern, frame):
 @pytest.mark.parametrize("model", ["arnet", "ar"])
 @pytest.mark.parametrize("fraction", [1.0, -0.1, 1.5])
 def test_validation_fraction_out_of_range(fraction, model, frame):
-    assert_raises(ValueError, r"validation_fraction must be a number in \[0, 1\)",
+    assert_raises(ValueError, rf"'validation_fraction' parameter of Forecaster must be a float in the range "
+                              rf"\[0.0, 1.0\)\. Got {fraction}",
                   make_forecaster(model=model, validation_fraction=fraction).fit, frame)
 
 
@@ -287,7 +291,7 @@ def test_columns_must_match_fit(method, variant, select, pattern, frame, fitted)
 @pytest.mark.parametrize("method", ["predict", "evaluate", "score"])
 def test_different_frequency_than_fit(method, frame, fitted):
     two_hourly = frame.resample("2h").mean()
-    assert_raises(ValueError, r"frequency '2h' but the forecaster was fitted on 'h'", getattr(fitted, method), two_hourly)
+    assert_raises(ValueError, r"frequency '2h' \(2 x hour\) but the forecaster was fitted on 'h' \(hour\)", getattr(fitted, method), two_hourly)
 
 
 def test_same_frequency_spelled_differently_is_accepted(fitted):
@@ -393,3 +397,142 @@ def test_saved_model_has_ordinary_permissions(fitted, tmp_path):
     expected = {"model": oct(0o777 & ~umask), "config.json": oct(0o666 & ~umask),
                 "model.safetensors": oct(0o666 & ~umask)}
     assert modes == expected
+
+
+# ---------------------------------------------------------------------- declarative parameter constraints
+def test_every_init_parameter_has_a_constraint():
+    # a parameter added to __init__ without a constraint would be accepted unchecked
+    assert set(Forecaster._parameter_constraints) == set(Forecaster().get_params(deep=False))
+
+
+@pytest.mark.parametrize("value", ["abc", -1, 2**32, 1.5, np.random.RandomState(0), np.random.default_rng(0)])
+def test_bad_random_state_names_the_parameter(value, frame):
+    info = assert_raises(ValueError, r"'random_state' parameter of Forecaster must be an int in the range "
+                                     r"\[0, 4294967295\] or None\. Got .* instead\. Pass an int seed such as "
+                                     r"random_state=0", make_forecaster(random_state=value).fit, frame)
+    assert "not supported" in str(info.value)  # says a RandomState / Generator is no way round it
+
+
+@pytest.mark.parametrize("value", [np.int64(3), 2**32 - 1, None])
+def test_int_like_random_state_is_accepted(value, frame):
+    assert len(make_forecaster(random_state=value).fit(frame).predict()) == HORIZON
+
+
+@pytest.mark.parametrize("value", ["weird", "auto2", True, 1, "mo"])
+def test_bad_time_features_lists_valid_examples(value, frame):
+    info = assert_raises(ValueError, r"'time_features' parameter of Forecaster must be a str among \{'auto'\}, a "
+                                     r"pandas frequency with calendar features \(e\.g\. 'h', '15min', 'D'",
+                         make_forecaster(model="arnet", time_features=value).fit, frame)
+    assert f"Got {value!r} instead" in str(info.value)
+
+
+def test_bad_time_features_is_caught_before_any_work():
+    # checked before the data: even fit(None) reports the parameter, not the data
+    assert_raises(ValueError, r"'time_features' parameter", make_forecaster(time_features="weird").fit, None)
+
+
+def test_time_features_examples_in_the_message_are_valid(frame):
+    from tsforecast.data.timefeatures import feature_names
+    from tsforecast.params import _FREQ_EXAMPLES
+
+    for example in re.findall(r"'([^']+)'", _FREQ_EXAMPLES):
+        feature_names(example)
+        make_forecaster(time_features=example)._validate_params()
+
+
+@pytest.mark.parametrize("param, value, pattern", [
+    ("freq", 3, r"'freq' parameter of Forecaster must be an instance of 'str', a pandas offset .* or None"),
+    ("device", None, r"'device' parameter of Forecaster must be an instance of 'str'"),
+    ("verbose", -1, r"'verbose' parameter of Forecaster must be an int in the range \[0, inf\)"),
+    ("season_length", 0, r"'season_length' parameter of Forecaster must be an int in the range \[1, inf\) or None"),
+    ("max_epochs", True, r"'max_epochs' parameter of Forecaster must be an int"),  # a bool is not a count
+    ("learning_rate", float("nan"), r"'learning_rate' parameter of Forecaster must be a float in the range \(0.0, inf\)"),
+    ("learning_rate", float("inf"), r"'learning_rate' parameter"),
+    ("validation_fraction", True, r"'validation_fraction' parameter"),
+])
+def test_other_bad_parameters_name_themselves(param, value, pattern, frame):
+    assert_raises(ValueError, pattern, make_forecaster(**{param: value}).fit, frame)
+
+
+def test_freq_may_be_a_pandas_offset(frame):
+    forecaster = make_forecaster(freq=pd.offsets.Hour()).fit(frame)
+    assert forecaster.predict().index[0] == frame.index[-1] + pd.Timedelta("1h")
+
+
+def test_model_family_training_defaults_are_checked_too(frame):
+    class BadDefaults(ARNet):
+        training_defaults = {"batch_size": 0}
+
+    assert_raises(ValueError, r"'batch_size' parameter of model 'arnet' \(its training_defaults merged with the "
+                              r"Forecaster's\) must be an int in the range \[1, inf\)\. Got 0",
+                  make_forecaster(model=BadDefaults()).fit, frame)
+    # the Forecaster's own setting overrides the family's default
+    assert make_forecaster(model=BadDefaults(), batch_size=16, max_epochs=1).fit(frame).training_.epochs == 1
+
+
+# ---------------------------------------------------------------------- extreme magnitudes: scaler and least squares
+def test_scaler_matches_sklearn_bit_for_bit_on_ordinary_data():
+    from sklearn.preprocessing import StandardScaler
+
+    from tsforecast.data.scaling import fit_scaler
+
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        x = rng.normal(size=(int(rng.integers(20, 300)), 3)) * 10.0 ** rng.uniform(-6, 6, 3) + rng.uniform(-1e4, 1e4, 3)
+        ours, theirs = fit_scaler(x), StandardScaler().fit(x)
+        for name in ("mean_", "scale_", "var_"):
+            np.testing.assert_array_equal(getattr(ours, name), getattr(theirs, name))
+
+
+@pytest.mark.parametrize("factor", [1e200, 1e160, 1e-200, 1e-300])
+def test_ar_on_huge_or_tiny_values_equals_the_rescaled_fit(factor, frame):
+    # sklearn's variance of 1e200 overflows (1e-200 underflows) and the column was taken as constant:
+    # LAPACK failed, or the forecast was NaN or flat. Scale-free AR must give the same fit at any scale.
+    reference = make_forecaster().fit(frame)
+    scaled = make_forecaster().fit(frame * factor)
+    np.testing.assert_allclose(scaled.coef_, reference.coef_, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(scaled.predict().to_numpy() / factor, reference.predict().to_numpy(), rtol=1e-6)
+
+
+def test_constant_columns_still_work_at_any_level(frame):
+    data = frame.assign(b=5.0, c=1e200)
+    forecaster = make_forecaster().fit(data)
+    np.testing.assert_array_equal(forecaster.scaler_.scale_[1:], [1.0, 1.0])
+    forecast = forecaster.predict()
+    assert (forecast["b"] == 5.0).all() and (forecast["c"] == 1e200).all()
+
+
+def test_values_near_the_float_limit_name_the_column_and_a_working_rescale(frame):
+    # value - mean overflows: mostly -1.7e308 with a few +1.7e308
+    data = frame.assign(b=np.where(np.arange(len(frame)) % 10 == 0, 1.7e308, -1.7e308))
+    assert_raises(ValueError, r"column 'b' has values up to 1.7e\+308, too near float64's limit .* rescale "
+                              r"it, e\.g\. df\['b'\] = df\['b'\] / 1e308", make_forecaster().fit, data)
+    data["b"] = data["b"] / 1e308  # the fix the message gives
+    assert np.isfinite(make_forecaster().fit(data).predict().to_numpy()).all()
+
+
+def test_ar_least_squares_failure_is_our_error():
+    # AR's own fit (the Forecaster standardizes first) on values with an inf, as an overflowed variance
+    # gave before: LAPACK's SVD fails ("SVD did not converge")
+    import torch
+
+    from tsforecast.models.base import Dims
+
+    spec = AR()
+    network = spec.build(Dims(n_channels=2, lookback=4, horizon=1, n_time_features=0))
+    values = np.random.default_rng(0).normal(size=(40, 2)).cumsum(axis=0)
+    values[7, 1] = np.inf
+    with pytest.raises(ValueError, match=r"AR least squares failed on channel 1 \(0-based\) \(.*\): it has 1 NaN/inf "
+                                         r"values; fit on finite, standardized values") as info:
+        spec.fit_closed_form(network, values)
+    assert PACKAGE_DIR in Path(str(info.traceback[-1].path)).resolve().parents
+    spec.fit_closed_form(network, np.nan_to_num(values, posinf=0.0))
+    assert torch.isfinite(network.linear.weight).all()
+
+
+def test_ar_with_too_few_rows_says_which_lookback_fits(frame):
+    info = assert_raises(ValueError, r"AR\(24\) needs at least 49 training rows .* got 40; give more rows or lower "
+                                     r"the order \(lookback, or AR\(order=\.\.\.\)\) to at most 19",
+                         make_forecaster().fit, frame.iloc[:40])
+    assert info.value
+    assert len(make_forecaster(lookback=19).fit(frame.iloc[:40]).predict()) == HORIZON

@@ -1,8 +1,8 @@
 """tsforecast: long-horizon time series forecasting behind one sklearn-style API."""
 from .data import list_datasets, load_dataset, protocol_split, published_results
 from .forecaster import Forecaster
-from .models import (AR, ARNet, Autoformer, AutoTimes, Informer, ITransformer, ModelSpec, Naive, SMamba, SpaceTime,
-                     TimeLLM, list_models)
+from .models import (AR, ARNet, Autoformer, AutoTimes, Informer, ITransformer, ModelSpec, Naive, SeasonalNaive, SMamba,
+                     SpaceTime, TimeLLM, list_models)
 
 __version__ = "0.1.0"
 
@@ -17,6 +17,7 @@ __all__ = [
     "ModelSpec",
     "Naive",
     "SMamba",
+    "SeasonalNaive",
     "SpaceTime",
     "TimeLLM",
     "__version__",

@@ -1,7 +1,8 @@
 """Benchmark sweeps on the LTSF protocol: models x datasets x horizons x seeds, resumable, with a report.
 
-Every run uses the identical protocol: the dataset's standard split (lookback-aware), the scaler
-fitted on the training split, the same training loop, and MSE/MAE over *all* test windows on the
+Every run uses the identical protocol: the dataset's standard split (lookback-aware; a CSV of the
+user's own is split chronologically 70/10/20, see :func:`resolve_dataset`), the scaler fitted on the
+training split, the same training loop, and MSE/MAE over *all* test windows on the
 scaled data. Results go to ``<out>/results.csv`` (one row per run, rewritten atomically after each
 run, so a killed sweep loses at most the run in progress and resumes by skipping finished runs) and
 ``<out>/report.md`` (each figure next to the published one).
@@ -14,6 +15,7 @@ import os
 import platform
 import subprocess
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -22,8 +24,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .data.datasets import dataset_info, published_results
-from .data.splits import protocol_split
+from .data.datasets import DATASETS, dataset_info, published_results, read_csv_series
+from .data.splits import Split, protocol_split
 from .forecaster import Forecaster
 from .models.registry import build_spec, get_model_class
 from .io import write_atomic
@@ -86,27 +88,106 @@ def _protocol_split(dataset: str, lookback: int):
     return protocol_split(dataset, lookback)
 
 
+# ---------------------------------------------------------------------- a user's CSV as a dataset
+#: the split of a user's CSV: the protocol's rule for every dataset but ETT (70% / 10% / 20%, in time order)
+USER_SPLIT_SCHEME = "ratio"
+
+
+@dataclass(frozen=True)
+class BenchData:
+    """What a run needs to know about its dataset: the name its rows record, the split and how to fit it."""
+    name: str
+    split: Split
+    freq: str | None  # None: inferred from the timestamps
+    time_features: str
+
+
+def is_user_csv(dataset: str) -> bool:
+    """True for a CSV file of the user's own (a name ending in .csv / .csv.gz, or an existing file); a
+    bundled dataset's name always means the bundled dataset."""
+    text = str(dataset)
+    if text.lower() in {name.lower() for name in DATASETS}:
+        return False
+    return text.lower().endswith((".csv", ".csv.gz")) or Path(text).is_file()
+
+
+def user_dataset_name(path: str | Path) -> str:
+    """The name a user's CSV is recorded under: its file name without .csv / .csv.gz."""
+    name = Path(path).name
+    for suffix in (".gz", ".csv"):
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+    return name
+
+
+def user_rows_needed(lookback: int, horizon: int) -> int:
+    """The fewest rows whose 70/10/20 split leaves lookback + horizon training rows and at least one full
+    horizon of validation and of test targets."""
+    n = lookback + horizon
+    while not (int(0.7 * n) >= lookback + horizon and int(0.2 * n) >= horizon
+               and n - int(0.2 * n) - int(0.7 * n) >= horizon):
+        n += 1
+    return n
+
+
+def _check_user_rows(name: str, n_rows: int, lookback: int, horizon: int) -> None:
+    needed = user_rows_needed(lookback, horizon)
+    if n_rows < needed:
+        raise ValueError(
+            f"dataset {name!r} has {n_rows} rows; its 70/10/20 split with lookback {lookback} and horizon {horizon} "
+            f"needs at least {needed} rows (training >= lookback + horizon, validation and test >= horizon each); "
+            "lower --lookback or --horizons, or give a longer series")
+
+
+@functools.lru_cache(maxsize=4)
+def _read_user_csv(path: str, stamp: tuple, date_column: str | None, dayfirst: bool) -> pd.DataFrame:
+    """Read once per sweep (``stamp``: the file's full path, mtime and size, so an edited file is read again)."""
+    return read_csv_series(path, date_column=date_column, dayfirst=dayfirst)
+
+
+def resolve_dataset(dataset: str, lookback: int, horizon: int = 1, date_column: str | None = None,
+                    dayfirst: bool = False) -> BenchData:
+    """A bundled dataset: the protocol's split, step and hourly calendar features (as the reference scripts).
+    A user's CSV (read as ``tsforecast forecast --csv`` reads it): the chronological 70/10/20 split, the
+    step inferred from the timestamps, calendar features from that step; too few rows for ``lookback``
+    and ``horizon`` is a ValueError naming the rows needed."""
+    if not is_user_csv(dataset):
+        info = dataset_info(dataset)
+        return BenchData(info.name, _protocol_split(info.name, lookback), info.freq, PROTOCOL_TIME_FEATURES)
+    path = Path(dataset)
+    if not path.is_file():
+        read_csv_series(path)  # raises the reader's own message: no such file, a folder
+    stat = path.stat()
+    frame = _read_user_csv(str(path), (str(path.resolve()), stat.st_mtime_ns, stat.st_size), date_column, dayfirst)
+    name = user_dataset_name(path)
+    _check_user_rows(name, len(frame), lookback, horizon)
+    return BenchData(name, protocol_split(frame, lookback, scheme=USER_SPLIT_SCHEME), None, "auto")
+
+
 def run_one(model: str, dataset: str, horizon: int, lookback: int, seed: int, model_params: dict,
-            training: dict, device: str = "auto", verbose: int = 0, fitted: dict | None = None) -> dict:
+            training: dict, device: str = "auto", verbose: int = 0, fitted: dict | None = None,
+            date_column: str | None = None, dayfirst: bool = False) -> dict:
     """Fit on the protocol's train split (early stopping on val), score every test window.
 
+    ``dataset``: a bundled name or a CSV file of the user's own (``date_column``, ``dayfirst``: how
+    to read it), see :func:`resolve_dataset`.
     ``fitted``: a dict kept across the runs of a sweep; models whose spec says
     ``one_model_for_all_horizons`` (their training does not depend on the horizon) are fitted once
     per dataset/seed/settings and scored at every horizon by rollout, as their papers do.
     """
-    info = dataset_info(dataset)
-    split = _protocol_split(info.name, lookback)
+    data = resolve_dataset(dataset, lookback, horizon, date_column, dayfirst)
+    split = data.split
     # The family's reference settings for this dataset/horizon, under what the user set explicitly.
-    reference = get_model_class(model).reference_config(info.name, horizon)
+    reference = get_model_class(model).reference_config(data.name, horizon)
     spec = build_spec(model, {**reference.get("params", {}), **model_params})
     training = {**reference.get("training", {}), **training}
     shared_fit = fitted is not None and spec.one_model_for_all_horizons
-    key = (model, info.name, lookback, seed, repr(spec.get_params()), repr(sorted(training.items())))
+    key = (model, data.name, lookback, seed, repr(spec.get_params()), repr(sorted(training.items())))
     if shared_fit and key in fitted:
         forecaster = fitted[key]
     else:
-        forecaster = Forecaster(model=spec, lookback=lookback, horizon=horizon, random_state=seed, freq=info.freq,
-                                time_features=PROTOCOL_TIME_FEATURES, device=device, verbose=verbose, **training)
+        forecaster = Forecaster(model=spec, lookback=lookback, horizon=horizon, random_state=seed, freq=data.freq,
+                                time_features=data.time_features, device=device, verbose=verbose, **training)
         forecaster.fit(split.train, val_df=split.val)
         if shared_fit:
             fitted.clear()  # keep one fitted model alive at a time
@@ -141,15 +222,19 @@ def _jsonable(params: dict) -> dict:
 def run_sweep(models: list[str], datasets: list[str], horizons: list[int], lookback: int, seeds: list[int],
               out: str | Path, model_params: dict | None = None, training: dict | None = None,
               device: str = "auto", verbose: int = 0, command: str | None = None,
-              log: Callable[[str], None] = print) -> pd.DataFrame:
-    """Run every missing combination; returns all results in ``out`` (old and new)."""
+              log: Callable[[str], None] = print, date_column: str | None = None,
+              dayfirst: bool = False) -> pd.DataFrame:
+    """Run every missing combination; returns all results in ``out`` (old and new).
+
+    ``datasets``: bundled names and/or CSV files of the user's own (read with ``date_column`` and
+    ``dayfirst``, split 70/10/20, recorded under the file's name; see :func:`resolve_dataset`).
+    """
     from . import __version__
 
     out = Path(out)
     model_params, training = dict(model_params or {}), dict(training or {})
     # Fail fast, before anything is written: names, sizes and hyperparameters.
     models = [build_spec(m, model_params).name for m in models]
-    datasets = [dataset_info(d).name for d in datasets]
     for name, values in (("horizon", horizons), ("lookback", [lookback]), ("seed", seeds)):
         if not values:
             raise ValueError(f"no {name} given")
@@ -159,6 +244,9 @@ def run_sweep(models: list[str], datasets: list[str], horizons: list[int], lookb
                     raise ValueError(f"seeds must be non-negative integers, got {value!r}")
             else:
                 check_positive_int(name, value)
+    sources = _dataset_sources(datasets, lookback, max(horizons), date_column, dayfirst)
+    datasets = [name for name, _ in sources]
+    sources = dict(sources)
     params_json = json.dumps({**model_params, **{f"train.{k}": v for k, v in training.items()}}, sort_keys=True)
     if command:
         stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -173,7 +261,8 @@ def run_sweep(models: list[str], datasets: list[str], horizons: list[int], lookb
     for i, (model, dataset, horizon, seed) in enumerate(plan, 1):
         row = {"model": model, "dataset": dataset, "horizon": horizon, "lookback": lookback, "seed": seed,
                "params": params_json}
-        row.update(run_one(model, dataset, horizon, lookback, seed, model_params, training, device, verbose, fitted))
+        row.update(run_one(model, sources[dataset], horizon, lookback, seed, model_params, training, device, verbose,
+                           fitted, date_column=date_column, dayfirst=dayfirst))
         row.update({"machine": machine_description(), "torch_version": torch.__version__,
                     "tsforecast_version": __version__, "git_commit": git_commit(),
                     "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
@@ -186,6 +275,24 @@ def run_sweep(models: list[str], datasets: list[str], horizons: list[int], lookb
     if not plan and len(results):
         write_atomic(out / REPORT_FILE, render_report(results, out))
     return results
+
+
+def _dataset_sources(datasets: list[str], lookback: int, horizon: int, date_column, dayfirst) -> list[tuple]:
+    """(recorded name, what to read) per dataset; a user's CSV is read and size-checked here, before any run."""
+    sources, seen = [], {}
+    bundled = {name.lower() for name in DATASETS}
+    for dataset in datasets:
+        if is_user_csv(dataset):
+            name = resolve_dataset(dataset, lookback, horizon, date_column, dayfirst).name
+            if name.lower() in bundled:
+                raise ValueError(f"{dataset}: results would be recorded under the bundled dataset's name {name!r} "
+                                 "and compared with its published figures; rename the file")
+        else:
+            name = dataset = dataset_info(dataset).name
+        if seen.setdefault(name, dataset) != dataset:
+            raise ValueError(f"{seen[name]} and {dataset} would both be recorded as dataset {name!r}; rename one")
+        sources.append((name, dataset))
+    return sources
 
 
 def merge_results(sources: list[str | Path], out: str | Path) -> pd.DataFrame:
@@ -255,6 +362,10 @@ def render_report(results: pd.DataFrame, out: Path | None = None) -> str:
         "`ratio` = ours / published (below 1 is better). Published figures and sources: `datasets/published_results.csv`.",
         "",
     ]
+    own = sorted(set(results["dataset"]) - set(DATASETS)) if not results.empty else []
+    if own:
+        lines += [f"Your own data ({', '.join(own)}): chronological 70/10/20 split, calendar features from the data's "
+                  "own step, no published figures.", ""]
     if out is not None and (Path(out) / COMMANDS_FILE).is_file():
         lines += ["Commands that produced these results (with the machine they ran on):", "", "```"]
         lines += (Path(out) / COMMANDS_FILE).read_text().strip().splitlines()

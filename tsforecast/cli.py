@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -29,15 +30,33 @@ def _json_object(text: str) -> dict:
     return value
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Shows each option's default (unless its help already says it) and keeps the epilog examples as written."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.required or action.default is None or "default" in text.lower():
+            return text
+        return super()._get_help_string(action)
+
+
 def _add_training_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("training (default: the model family's settings)")
-    group.add_argument("--max-epochs", type=int)
-    group.add_argument("--batch-size", type=int)
-    group.add_argument("--learning-rate", type=float)
-    group.add_argument("--patience", type=int)
-    group.add_argument("--lr-schedule", choices=["halving", "constant", "cosine"])
+    group.add_argument("--max-epochs", type=int, help="maximum training epochs (default: the model family's, e.g. 10)")
+    group.add_argument("--batch-size", type=int, help="training batch size (default: the model family's, e.g. 32)")
+    group.add_argument("--learning-rate", type=float, help="Adam learning rate (default: the model family's, e.g. 1e-4)")
+    group.add_argument("--patience", type=int, help="early-stopping patience in epochs (default: the model family's, e.g. 3)")
+    group.add_argument("--lr-schedule", choices=["halving", "constant", "cosine"],
+                       help="learning-rate schedule (default: the model family's, e.g. halving)")
     group.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda")
     group.add_argument("--verbose", type=int, default=0, help="1: a progress bar per fit")
+
+
+def _add_csv_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--date-column", metavar="NAME",
+                        help="the CSV's timestamp column (default: found by type or name: date, ds, Month, "
+                             "timestamp, ...; else the first column if it holds dates)")
+    parser.add_argument("--dayfirst", action="store_true", help="read 01/02/2020 as 1 February, for dd/mm/yyyy dates (default: off, month first)")
 
 
 def _training_overrides(args) -> dict:
@@ -45,58 +64,95 @@ def _training_overrides(args) -> dict:
     return {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
 
 
+FORECAST_EXAMPLE = """\
+example:
+  tsforecast forecast --csv sales.csv --date-column Month --model ar --lookback 24 --horizon 12 --out forecast.csv
+
+The CSV holds one timestamp column and one numeric column per channel. The forecast CSV has the same
+columns and continues the data's own calendar (month starts stay month starts, time zones are kept).
+"""
+
+BENCH_EXAMPLE = """\
+example:
+  tsforecast bench --models naive,ar,arnet --datasets ETTh1,my_data.csv --horizons 24,48 --lookback 96 --out results/mine
+
+Bundled datasets use the LTSF protocol's split. A CSV of your own (a name ending in .csv or .csv.gz, or
+any existing file) is split chronologically 70/10/20 (train/validation/test, the validation and test
+windows taking their look-back from the rows before), scaled on the train split, with calendar
+features from the data's own step; its results are recorded under the file's name.
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tsforecast", description="Long-horizon time series forecasting.")
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="tsforecast", description="Long-horizon time series forecasting.", formatter_class=_HelpFormatter,
+        epilog="example:\n  tsforecast forecast --csv my.csv --horizon 24 --out forecast.csv\n\n"
+               "`tsforecast COMMAND --help` shows each command's options and an example.")
+    parser.add_argument("--version", action="version", version=f"tsforecast {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    bench = sub.add_parser("bench", help="benchmark sweep on the LTSF protocol (resumable)")
+    def add_command(name: str, summary: str, example: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=summary, description=summary[0].upper() + summary[1:] + ".",
+                              epilog=example, formatter_class=_HelpFormatter)
+
+    bench = add_command("bench", "benchmark sweep on the LTSF protocol or on your own CSV (resumable)", BENCH_EXAMPLE)
     bench.add_argument("--models", type=_csv_list, required=True, help="comma-separated model names")
-    bench.add_argument("--datasets", type=_csv_list, default=["ETTh1", "ETTh2", "ETTm1", "ETTm2", "Weather"])
-    bench.add_argument("--horizons", type=_int_list, default=[96, 192, 336, 720])
-    bench.add_argument("--lookback", type=int, default=96)
-    bench.add_argument("--seeds", type=_int_list, default=[0])
-    bench.add_argument("--params", type=_json_object, default={}, help='model hyperparameters as JSON, e.g. \'{"ar_reg": 1}\'')
+    # string defaults go through `type` like typed values, and read well in --help
+    bench.add_argument("--datasets", type=_csv_list, default="ETTh1,ETTh2,ETTm1,ETTm2,Weather",
+                       help="comma-separated bundled dataset names and/or CSV files of your own")
+    bench.add_argument("--horizons", type=_int_list, default="96,192,336,720", help="comma-separated horizons")
+    bench.add_argument("--lookback", type=int, default=96, help="look-back window in steps")
+    bench.add_argument("--seeds", type=_int_list, default="0", help="comma-separated random seeds")
+    bench.add_argument("--params", type=_json_object, default="{}",
+                       help='model hyperparameters as JSON, e.g. \'{"ar_reg": 1}\'')
     bench.add_argument("--out", required=True, help="results folder (results.csv, report.md); reruns skip finished runs")
+    _add_csv_args(bench)
     _add_training_args(bench)
 
-    report = sub.add_parser("report", help="rewrite report.md from a results folder")
-    report.add_argument("--out", required=True)
+    report = add_command("report", "rewrite report.md from a results folder",
+                         "example:\n  tsforecast report --out all --merge part1 part2")
+    report.add_argument("--out", required=True, help="results folder holding results.csv")
     report.add_argument("--merge", nargs="+", metavar="DIR",
-                        help="first merge these results folders (e.g. parallel parts of a sweep) into --out")
+                        help="first merge these results folders (e.g. parallel parts of a sweep) into --out "
+                             "(default: merge nothing)")
 
-    forecast = sub.add_parser("forecast", help="fit on a CSV (or a bundled dataset) and write the forecast")
+    forecast = add_command("forecast", "fit on a CSV (or a bundled dataset) and write the forecast", FORECAST_EXAMPLE)
     source = forecast.add_mutually_exclusive_group(required=True)
-    source.add_argument("--csv", help="CSV with a timestamp column and one numeric column per channel")
-    source.add_argument("--dataset", help="a bundled dataset name (see `tsforecast datasets`)")
-    forecast.add_argument("--model", default="ar")
-    forecast.add_argument("--params", type=_json_object, default={}, help="model hyperparameters as JSON")
-    forecast.add_argument("--horizon", type=int, required=True)
-    forecast.add_argument("--lookback", type=int, default=96)
-    forecast.add_argument("--date-column", help="timestamp column (default: 'date' if present, else the first column)")
-    forecast.add_argument("--freq", help="step between rows, e.g. h or 10min (default: inferred from the timestamps)")
-    forecast.add_argument("--seed", type=int, default=0)
+    source.add_argument("--csv", help="CSV (or .csv.gz) with a timestamp column and one numeric column per channel "
+                                      "(required unless --dataset is given)")
+    source.add_argument("--dataset", help="a bundled dataset name, see `tsforecast datasets` (required unless --csv "
+                                          "is given)")
+    forecast.add_argument("--model", default="ar", help="model name (see `tsforecast models`)")
+    forecast.add_argument("--params", type=_json_object, default="{}", help="model hyperparameters as JSON")
+    forecast.add_argument("--horizon", type=int, required=True, help="steps to forecast after the last row")
+    forecast.add_argument("--lookback", type=int, default=96, help="look-back window in steps")
+    _add_csv_args(forecast)
+    forecast.add_argument("--freq", help="step between rows, e.g. h or 10min, taking the rows as consecutive steps "
+                                         "(default: inferred from the timestamps)")
+    forecast.add_argument("--seed", type=int, default=0, help="random seed")
     forecast.add_argument("--out", required=True, help="where to write the forecast CSV")
     _add_training_args(forecast)
 
-    sub.add_parser("datasets", help="list the bundled datasets")
-    sub.add_parser("models", help="list the available models")
+    add_command("datasets", "list the bundled datasets", "example:\n  tsforecast datasets")
+    add_command("models", "list the available models", "example:\n  tsforecast models")
     return parser
 
 
-def _read_csv(path: str, date_column: str | None):
-    import pandas as pd
-
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"no such CSV file: {path}")
-    frame = pd.read_csv(path)
-    column = date_column or ("date" if "date" in frame.columns else frame.columns[0])
-    if column not in frame.columns:
-        raise ValueError(f"--date-column {column!r} is not a column of {path}; columns: {list(frame.columns)}")
-    try:
-        index = pd.to_datetime(frame[column])
-    except (ValueError, TypeError) as err:
-        raise ValueError(f"column {column!r} of {path} does not hold timestamps ({err}); pass --date-column") from err
-    return frame.drop(columns=[column]).set_index(pd.DatetimeIndex(index, name=column))
+def _check_out_file(out: Path, source: str | None) -> None:
+    """Fail before fitting when the forecast could not be written: a folder, the input itself, no write access."""
+    if out.is_dir():
+        raise IsADirectoryError(f"--out {out} is a folder; give a file path such as {out / 'forecast.csv'}")
+    if source is not None and out.exists() and out.resolve() == Path(source).resolve():
+        raise ValueError(f"--out {out} is the input CSV; write the forecast to another file")
+    folder = out.absolute().parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent  # write_atomic creates the missing folders under the nearest existing one
+    if not folder.is_dir():
+        raise NotADirectoryError(f"--out {out}: {folder} is a file, not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError(f"--out {out}: cannot write to the folder {folder}")
 
 
 def cmd_bench(args) -> int:
@@ -105,7 +161,7 @@ def cmd_bench(args) -> int:
     command = "tsforecast " + " ".join(shlex.quote(a) for a in args.argv)
     run_sweep(args.models, args.datasets, args.horizons, args.lookback, args.seeds, args.out,
               model_params=args.params, training=_training_overrides(args), device=args.device,
-              verbose=args.verbose, command=command)
+              verbose=args.verbose, command=command, date_column=args.date_column, dayfirst=args.dayfirst)
     print(f"results: {Path(args.out) / 'results.csv'}\nreport:  {Path(args.out) / 'report.md'}")
     return 0
 
@@ -127,12 +183,14 @@ def cmd_report(args) -> int:
 
 def cmd_forecast(args) -> int:
     from .io import write_atomic
-    from .data.datasets import dataset_info, load_dataset
+    from .data.datasets import dataset_info, load_dataset, read_csv_series
     from .forecaster import Forecaster
     from .models.registry import build_spec
 
+    out = Path(args.out)
+    _check_out_file(out, args.csv)
     if args.csv:
-        frame, freq = _read_csv(args.csv, args.date_column), args.freq
+        frame, freq = read_csv_series(args.csv, args.date_column, args.dayfirst), args.freq
     else:
         frame, freq = load_dataset(args.dataset), args.freq or dataset_info(args.dataset).freq
     spec = build_spec(args.model, args.params)
@@ -140,8 +198,9 @@ def cmd_forecast(args) -> int:
                             random_state=args.seed, device=args.device, verbose=args.verbose,
                             **_training_overrides(args))
     forecast = forecaster.fit(frame).predict()
-    write_atomic(Path(args.out), forecast.to_csv(index_label=frame.index.name or "date"))
-    print(f"{args.model}: {len(forecast)} steps x {forecast.shape[1]} channels after {frame.index[-1]} -> {args.out}")
+    # the index exactly as predict() returns it (its calendar, time zone or periods), written in one go
+    write_atomic(out, forecast.to_csv(index_label=frame.index.name or "date"))
+    print(f"{args.model}: {len(forecast)} steps x {forecast.shape[1]} channels after {frame.index[-1]} -> {out}")
     return 0
 
 
@@ -169,6 +228,11 @@ def cmd_models(args) -> int:
 COMMANDS = {"bench": cmd_bench, "report": cmd_report, "forecast": cmd_forecast, "datasets": cmd_datasets,
             "models": cmd_models}
 
+#: errors that mean bad input or a bad path: one line on stderr, exit 2. pandas' EmptyDataError and ParserError,
+#: and UnicodeDecodeError, are ValueErrors; IsADirectoryError, NotADirectoryError and PermissionError are OSErrors.
+USER_ERRORS = (ValueError, TypeError, FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError,
+               NotADirectoryError, UnicodeDecodeError)
+
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -176,8 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = argv
     try:
         return COMMANDS[args.command](args)
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError) as err:
-        print(f"tsforecast {args.command}: error: {err}", file=sys.stderr)
+    except USER_ERRORS as err:
+        message = " ".join(str(err).split())  # pandas' messages span lines; the error stays one line
+        print(f"tsforecast {args.command}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; finished runs are saved", file=sys.stderr)

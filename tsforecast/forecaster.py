@@ -10,16 +10,19 @@ import torch
 from sklearn.base import BaseEstimator, clone
 from sklearn.exceptions import NotFittedError
 
+from .data.calendar import Calendar, check_same_calendar
 from .data.scaling import fit_scaler
+from .data.splits import check_window_rows, holdout_split
 from .data.timefeatures import feature_names
 from .data.timefeatures import time_features as calendar_features
 from .data.windows import Windows
-from .metrics import ErrorAccumulator
+from .metrics import WindowScorer, resolve_season, seasonal_naive_scale
 from .models.base import Dims, ModelSpec
 from .models.registry import get_model_class, resolve_model
+from .params import PARAMETER_CONSTRAINTS, check_training_settings, validate_params
 from .rollout import autoregressive_forecast, padded_length
-from .training import LR_SCHEDULES, TrainingConfig, TrainingResult, default_eval_batch_size, train
-from .validation import CheckedFrame, check_fraction, check_frame, check_positive_int
+from .training import TrainingConfig, TrainingResult, default_eval_batch_size, train
+from .validation import CheckedFrame, check_frame, check_positive_int
 
 # Training settings used when neither the Forecaster nor the model family sets them: the LTSF
 # reference scripts' defaults (Time-Series-Library run.py).
@@ -49,6 +52,12 @@ class _Series:
 class Forecaster(BaseEstimator):
     """Forecast a multivariate time series (a DataFrame with a DatetimeIndex, one column per channel).
 
+    Input: a DataFrame (or a Series: one channel, named after the Series or ``"y"``) indexed by a
+    DatetimeIndex, tz-naive or tz-aware, or a PeriodIndex; column labels are strings or integers and are
+    kept as they are. ``predict`` always returns a DataFrame whose index is of the input's kind: the same
+    time zone (sub-daily steps run in UTC inside, so DST days of 23 or 25 hours are regular; daily and
+    longer steps keep local midnight) or a PeriodIndex of the same frequency.
+
     Parameters
     ----------
     model : str or ModelSpec
@@ -61,17 +70,29 @@ class Forecaster(BaseEstimator):
     max_epochs, batch_size, learning_rate, patience, lr_schedule :
         Training settings; ``None`` takes the model family's defaults, then the LTSF reference
         defaults (10 epochs, batch 32, lr 1e-4, patience 3, lr halved every epoch from the third).
+        On short series a default batch size is capped so an epoch has at least 16 optimizer steps
+        (``windows // 16``; never on the benchmark datasets); an explicit ``batch_size`` is kept,
+        with a warning when it gives fewer. ``training_.batch_size`` and ``training_.steps`` record
+        what was used (:mod:`tsforecast.training`).
     validation_fraction : float
         Share of the rows ``fit`` holds out (from the end) for early stopping when no ``val_df`` is
         given. Ignored by models without gradient training (``naive``, ``ar``), which fit on all rows.
     freq : str or None
-        ``None`` infers the step from the index and rejects irregular or duplicate timestamps; a pandas
-        frequency (``"h"``, ``"10min"``) takes the rows as consecutive steps of that size.
+        ``None`` infers the step from the index (anchors included: ``"ME"``, ``"W-SAT"``, ``"QS-OCT"``, ``"B"``)
+        and rejects irregular or duplicate timestamps, naming the gaps. A pandas frequency takes the rows as
+        consecutive steps of that size (a few duplicates or gaps tolerated, as in the Weather file); it must
+        agree with the timestamps (most steps exactly one ``freq`` apart), or fit raises naming both steps.
+        Forecast dates always continue the data's own calendar.
     time_features : str or None
         Calendar features for models that use them: ``"auto"`` (from the data's step), a pandas
         frequency selecting the feature set (the LTSF reference uses ``"h"`` for every dataset), or None.
+    season_length : int or None
+        Seasonal period of MASE (``evaluate(X, units="original")``); None takes it from the data's step:
+        ``tsforecast.data.calendar.seasonal_period(freq)`` (hourly 24, daily 7, weekly 52, monthly 12,
+        quarterly 4, yearly 1).
     random_state : int or None
-        Seed for weight initialization and shuffling; the global RNGs are left untouched.
+        Seed (0 to 2**32 - 1) for weight initialization and shuffling; the global RNGs are left
+        untouched. None draws a fresh seed per fit. A numpy RandomState or Generator is not accepted.
     device : str
         ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ...
     verbose : int
@@ -83,12 +104,17 @@ class Forecaster(BaseEstimator):
     columns_, freq_ : the input's columns and step;  history_ : the last ``lookback`` rows seen;
     training_ : losses and timings per epoch;  n_epochs_ : epochs run;  fit_seconds_ : wall time of fit;
     coef_, intercept_ : AR coefficients (channels x lags, lag 1 first) and intercepts, in the data's
-    units, for linear AR models.
+    units, for linear AR models;  mase_scale_, mase_season_ : MASE's denominator per channel (the
+    in-sample seasonal-naive MAE of the training rows, data units) and the season it used (lag 1 when
+    the training rows are too few for one seasonal difference).
     """
+
+    # What each parameter accepts, checked at the start of fit (sklearn's declarative validation).
+    _parameter_constraints = PARAMETER_CONSTRAINTS
 
     def __init__(self, model="ar", lookback=96, horizon=96, *, max_epochs=None, batch_size=None,
                  learning_rate=None, patience=None, lr_schedule=None, validation_fraction=0.1, freq=None,
-                 time_features="auto", random_state=None, device="auto", verbose=0):
+                 time_features="auto", season_length=None, random_state=None, device="auto", verbose=0):
         self.model = model
         self.lookback = lookback
         self.horizon = horizon
@@ -100,6 +126,7 @@ class Forecaster(BaseEstimator):
         self.validation_fraction = validation_fraction
         self.freq = freq
         self.time_features = time_features
+        self.season_length = season_length
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
@@ -129,22 +156,17 @@ class Forecaster(BaseEstimator):
     def _training_config(self, spec: ModelSpec) -> TrainingConfig:
         merged = dict(DEFAULT_TRAINING)
         merged.update(spec.training_defaults)
-        for key in DEFAULT_TRAINING:
-            if getattr(self, key) is not None:
-                merged[key] = getattr(self, key)
-        for key in ("max_epochs", "batch_size", "patience"):
-            check_positive_int(key, merged[key])
-        if isinstance(merged["learning_rate"], bool) or not isinstance(merged["learning_rate"], (int, float)) \
-                or not merged["learning_rate"] > 0:
-            raise ValueError(f"learning_rate must be > 0, got {merged['learning_rate']!r}")
-        if merged["lr_schedule"] not in LR_SCHEDULES:
-            raise ValueError(f"unknown lr_schedule {merged['lr_schedule']!r}; choose one of {LR_SCHEDULES}")
-        return TrainingConfig(**merged, verbose=self.verbose)
+        merged.update({key: getattr(self, key) for key in DEFAULT_TRAINING if getattr(self, key) is not None})
+        # The Forecaster's own settings passed _validate_params; this also holds the family's defaults to them.
+        check_training_settings(merged, f"model {spec.name!r} (its training_defaults merged with the Forecaster's)")
+        return TrainingConfig(**merged, verbose=self.verbose, cap_batch=self.batch_size is None)
+
+    def _validate_params(self):
+        """sklearn's check of ``_parameter_constraints`` (see :mod:`tsforecast.params`), plus a hint to fix."""
+        validate_params(self)
 
     def _check_params(self) -> ModelSpec:
-        check_positive_int("lookback", self.lookback)
-        check_positive_int("horizon", self.horizon)
-        check_fraction("validation_fraction", self.validation_fraction)
+        self._validate_params()
         return self._spec()
 
     def _mark_freq(self, data_freq: str, spec: ModelSpec) -> str | None:
@@ -153,33 +175,41 @@ class Forecaster(BaseEstimator):
         return data_freq if self.time_features == "auto" else self.time_features
 
     # ------------------------------------------------------------------ data preparation
-    def _prepare(self, values: np.ndarray, index: pd.DatetimeIndex, future_steps: int = 0, network=None) -> _Series:
-        """Scale values and compute the marks over ``index`` plus ``future_steps`` steps after it: calendar
-        features, or the network's own ``time_marks(index, freq)`` when it has that hook."""
+    def _prepare(self, values: np.ndarray, index: pd.DatetimeIndex, future_steps: int = 0, network=None,
+                 calendar: Calendar | None = None) -> _Series:
+        """Scale values and compute the marks over ``index`` (internal, see :class:`Calendar`) plus
+        ``future_steps`` steps after it: calendar features of the local wall-clock times, or the
+        network's own ``time_marks(index, freq)`` when it has that hook."""
         scaled = torch.as_tensor(self.scaler_.transform(values), dtype=torch.float32, device=self.device_)
         marks = None
         if self.time_feature_freq_ is not None:
-            full_index = index.append(self._future_index(index[-1], future_steps)) if future_steps else index
+            calendar = self.calendar_ if calendar is None else calendar
+            full_index = index.append(calendar.future(index[-1], future_steps)) if future_steps else index
+            local = calendar.wall_clock(full_index)
             custom_marks = getattr(self.network_ if network is None else network, "time_marks", None)
             if custom_marks is not None:
-                marks = custom_marks(full_index, self.freq_).to(self.device_)
+                marks = custom_marks(local, self.freq_).to(self.device_)
             else:
-                marks = torch.as_tensor(calendar_features(full_index, self.time_feature_freq_), device=self.device_)
+                marks = torch.as_tensor(calendar_features(local, self.time_feature_freq_), device=self.device_)
         return _Series(scaled, marks)
 
-    def _future_index(self, last: pd.Timestamp, steps: int) -> pd.DatetimeIndex:
-        return pd.date_range(start=last, periods=steps + 1, freq=self.freq_)[1:]
-
     def _check_input(self, X, min_rows: int, what: str, rows_needed_for: str) -> CheckedFrame:
+        """Check data given after fit: the fitted columns, and the fitted step and kind of timestamps."""
         frame = check_frame(X, min_rows=min_rows, freq=self.freq_given_, columns=self.columns_, what=what,
                             rows_needed_for=rows_needed_for)
-        if self.freq_given_ is None and pd.tseries.frequencies.to_offset(frame.freq) != pd.tseries.frequencies.to_offset(self.freq_):
-            raise ValueError(f"{what} has frequency {frame.freq!r} but the forecaster was fitted on {self.freq_!r}")
+        check_same_calendar(frame.calendar, self.calendar_, frame.index[-1], what)
         return frame
+
+    def _context(self, X, what: str = "predict data") -> tuple[np.ndarray, pd.DatetimeIndex, Calendar]:
+        """The last ``lookback`` rows to forecast from: of ``X``, or of the data seen by fit when X is None."""
+        if X is None:
+            return self.history_.to_numpy(), self.calendar_.internal(self.history_.index), self.calendar_
+        frame = self._check_input(X, min_rows=self.lookback, what=what, rows_needed_for=f"lookback={self.lookback}")
+        return frame.values[-self.lookback:], frame.index[-self.lookback:], frame.calendar
 
     # ------------------------------------------------------------------ fit
     def fit(self, X, y=None, val_df=None):
-        """Fit on ``X`` (DataFrame, DatetimeIndex, one column per channel).
+        """Fit on ``X`` (DataFrame or Series with a DatetimeIndex or PeriodIndex, one column per channel).
 
         ``val_df``: validation data for early stopping, starting ``lookback`` rows before its first
         target (as the protocol's split does). Without it, the last ``validation_fraction`` of ``X``
@@ -190,16 +220,21 @@ class Forecaster(BaseEstimator):
         self.__dict__.pop("network_", None)
         spec = self._check_params()
         config = self._training_config(spec)  # checked for every model: a bad setting is never silently ignored
-        frame = check_frame(X, min_rows=self.lookback + self.horizon, freq=self.freq, what="fit data")
-        self.freq_given_ = self.freq
+        frame = check_frame(X, min_rows=self.lookback + self.horizon, freq=self.freq, what="fit data",
+                            rows_needed_for=f"lookback={self.lookback} + horizon={self.horizon}; lower lookback "
+                                            "or horizon, or give more rows")
+        self.freq_given_ = None if self.freq is None else frame.freq  # as a string, whatever form it came in
         self.freq_ = frame.freq
+        self.calendar_ = frame.calendar
         self.columns_ = frame.columns
         self.feature_names_in_ = np.asarray(frame.columns, dtype=object)
         self.n_features_in_ = len(frame.columns)
         self.device_ = resolve_device(self.device)
         self.time_feature_freq_ = self._mark_freq(frame.freq, spec)
         n_marks = 0 if self.time_feature_freq_ is None else len(feature_names(self.time_feature_freq_))
-        dims = Dims(n_channels=len(frame.columns), lookback=self.lookback, horizon=self.horizon, n_time_features=n_marks)
+        season = resolve_season(self.season_length, frame.freq)  # the data's season, for seasonal models (snaive)
+        dims = Dims(n_channels=len(frame.columns), lookback=self.lookback, horizon=self.horizon, n_time_features=n_marks,
+                    season_length=season)
         spec.check(dims)
 
         train_values, train_index = frame.values, frame.index
@@ -208,28 +243,28 @@ class Forecaster(BaseEstimator):
             val = self._check_input(val_df, min_rows=self.lookback + 1, what="val_df",
                                     rows_needed_for="lookback + 1: one validation window")
             val_values, val_index = val.values, val.index
-        elif spec.fit_mode == "gradient" and self.validation_fraction > 0:
-            n_val = int(round(len(frame.values) * self.validation_fraction))
-            cut = len(frame.values) - n_val
-            if n_val < 1 or cut < self.lookback + 1:
-                raise ValueError(
-                    f"validation_fraction={self.validation_fraction} of {len(frame.values)} rows leaves no room for "
-                    f"training and validation windows of lookback {self.lookback}; give more data, a val_df, "
-                    "or validation_fraction=0"
-                )
-            train_values, train_index = frame.values[:cut], frame.index[:cut]
-            val_values, val_index = frame.values[cut - self.lookback:], frame.index[cut - self.lookback:]
 
         seed = int(self.random_state) if self.random_state is not None else int(np.random.SeedSequence().entropy % 2**31)
         cuda_devices = [self.device_] if self.device_.type == "cuda" else []
         with torch.random.fork_rng(devices=cuda_devices):
             torch.manual_seed(seed)
-            self.scaler_ = fit_scaler(train_values)
+            # Built before the hold-out, which depends on its output length; the scaler draws no random numbers,
+            # so the weights are the same as when it was built after the scaler.
             network = spec.build(dims).to(self.device_)
+            if val_df is None and spec.fit_mode == "gradient" and self.validation_fraction > 0:
+                cut = holdout_split(len(frame.values), self.validation_fraction, self.lookback, network.output_len)
+                train_values, train_index = frame.values[:cut], frame.index[:cut]
+                val_values, val_index = frame.values[cut - self.lookback:], frame.index[cut - self.lookback:]
+            self.scaler_ = fit_scaler(train_values, self.columns_)
+            self.mase_scale_, self.mase_season_ = seasonal_naive_scale(train_values, resolve_season(self.season_length,
+                                                                                                    self.freq_))
             self.training_ = TrainingResult()
             if spec.fit_mode == "closed_form":
                 spec.fit_closed_form(network, self.scaler_.transform(train_values))
             elif spec.fit_mode == "gradient":
+                check_window_rows(len(train_values), self.lookback, network.output_len, "the training data")
+                if val_values is not None:
+                    check_window_rows(len(val_values), self.lookback, network.output_len, "val_df")
                 train_series = self._prepare(train_values, train_index, network=network)
                 # An optional network attribute thins the training windows (a compute budget knob).
                 train_windows = Windows(train_series.values, train_series.marks, self.lookback, network.output_len,
@@ -238,12 +273,6 @@ class Forecaster(BaseEstimator):
                 if val_values is not None:
                     val_series = self._prepare(val_values, val_index, network=network)
                     val_windows = Windows(val_series.values, val_series.marks, self.lookback, network.output_len)
-                    if len(val_windows) == 0:
-                        raise ValueError(f"the validation data has {len(val_values)} rows: too few for one window of "
-                                         f"lookback {self.lookback} + {network.output_len}")
-                if len(train_windows) == 0:
-                    raise ValueError(f"the training data has {len(train_values)} rows: too few for one window of "
-                                     f"lookback {self.lookback} + {network.output_len}")
                 generator = torch.Generator().manual_seed(seed)
                 self.training_ = train(network, train_windows, val_windows, config, generator)
             network.eval()
@@ -253,7 +282,8 @@ class Forecaster(BaseEstimator):
         self.n_epochs_ = self.training_.epochs
         last_values, last_index = (val_values, val_index) if val_values is not None and val_index[-1] > train_index[-1] \
             else (frame.values, frame.index)
-        self.history_ = pd.DataFrame(last_values[-self.lookback:], index=last_index[-self.lookback:], columns=self.columns_)
+        self.history_ = pd.DataFrame(last_values[-self.lookback:], columns=self.columns_,
+                                     index=self.calendar_.external(last_index[-self.lookback:]))
         self.fit_seconds_ = time.perf_counter() - started
         return self
 
@@ -262,38 +292,43 @@ class Forecaster(BaseEstimator):
         """Forecast the ``horizon`` steps (default: the fitted horizon) after the end of ``X``.
 
         ``X=None`` continues the data seen by ``fit``. Returns a DataFrame in the original units with
-        the future timestamps as index and the fitted columns.
+        the fitted columns and the future timestamps as index, continuing ``X``'s calendar in ``X``'s
+        kind of index (time zone, PeriodIndex).
         """
         self._check_fitted()
         horizon = self.horizon if horizon is None else horizon
         check_positive_int("horizon", horizon)
-        if X is None:
-            values, index = self.history_.to_numpy(), self.history_.index
-        else:
-            frame = self._check_input(X, min_rows=self.lookback, what="predict data", rows_needed_for="lookback")
-            values, index = frame.values[-self.lookback:], frame.index[-self.lookback:]
+        values, index, calendar = self._context(X)
         n_future = padded_length(horizon, self.network_.output_len)
-        series = self._prepare(values, index, future_steps=n_future)
+        series = self._prepare(values, index, future_steps=n_future, calendar=calendar)
         x_mark = future_mark = None
         if series.marks is not None:
             x_mark, future_mark = series.marks[None, :self.lookback], series.marks[None, self.lookback:]
         scaled = autoregressive_forecast(self.network_, series.values[None], x_mark, future_mark, horizon)[0]
         forecast = self.scaler_.inverse_transform(scaled.double().cpu().numpy())
-        future = self._future_index(index[-1], horizon)
-        future.freq = self.freq_
+        future = calendar.external(calendar.future(index[-1], horizon), set_freq=True)
         return pd.DataFrame(forecast, index=future, columns=self.columns_)
 
     # ------------------------------------------------------------------ evaluation
     @torch.no_grad()
-    def evaluate(self, X, horizon=None, batch_size=None) -> dict:
-        """MSE and MAE of the forecasts from every stride-1 window of ``X`` (look-back + horizon rows),
-        on the training-scaled data, as the LTSF protocol scores (all windows, none dropped).
+    def evaluate(self, X, horizon=None, batch_size=None, units="scaled", per_step=False) -> dict:
+        """Score the forecasts from every stride-1 window of ``X`` (look-back + horizon rows; all windows,
+        none dropped). Every metric is one mean over windows x horizon steps x channels.
+
+        ``units="scaled"`` (default): the LTSF protocol's MSE and MAE on the training-scaled data, as
+        benchmarks report them: ``{"mse", "mae", "n_windows"}``.
+        ``units="original"``: forecasts and targets in the data's units: ``{"mae", "rmse", "mape",
+        "smape", "mase", "n_windows"}``. MAPE and sMAPE are in percent; MAPE leaves out targets that are
+        exactly 0 (NaN, with a warning, if all are); MASE divides each channel's MAE by its in-sample
+        seasonal-naive MAE on the training rows (``mase_scale_``, season ``mase_season_``) and averages
+        over channels, leaving out (with a warning) channels that were constant in training.
+        ``per_step=True`` adds ``"per_step"``: a DataFrame indexed by horizon step 1..H, one column per
+        metric (see :class:`tsforecast.metrics.HorizonAccumulator` for how they average back).
         ``batch_size``: windows per forward pass (None: 1024 on a GPU, 256 on a CPU; the result does
         not depend on it).
-
-        Returns ``{"mse", "mae", "n_windows"}``.
         """
         self._check_fitted()
+        scorer = WindowScorer(units, per_step, self.scaler_, getattr(self, "mase_scale_", None), self.columns_)
         horizon = self.horizon if horizon is None else horizon
         check_positive_int("horizon", horizon)
         batch_size = default_eval_batch_size(self.device_) if batch_size is None else batch_size
@@ -301,15 +336,19 @@ class Forecaster(BaseEstimator):
         frame = self._check_input(X, min_rows=self.lookback + horizon, what="evaluation data",
                                   rows_needed_for="lookback + horizon: one window")
         n_future = padded_length(horizon, self.network_.output_len)
-        series = self._prepare(frame.values, frame.index, future_steps=n_future - horizon)
+        series = self._prepare(frame.values, frame.index, future_steps=n_future - horizon, calendar=frame.calendar)
         windows = Windows(series.values, series.marks, self.lookback, horizon, mark_horizon=n_future)
-        acc = ErrorAccumulator()
-        for batch in windows.batches(batch_size):
-            acc.update(batch.y, autoregressive_forecast(self.network_, batch.x, batch.x_mark, batch.y_mark, horizon))
-        return acc.result()
+        originals = scorer.original_targets(frame.values, self.lookback, horizon, batch_size, self.device_)
+        for batch, original in zip(windows.batches(batch_size), originals):
+            forecast = autoregressive_forecast(self.network_, batch.x, batch.x_mark, batch.y_mark, horizon)
+            scorer.update(batch.y, forecast, original)
+        return scorer.result()
 
     def score(self, X, y=None) -> float:
-        """Negative MSE of the sliding-window forecasts over ``X`` (higher is better, for sklearn)."""
+        """Negative MSE of the sliding-window forecasts over ``X`` on the training-scaled data (higher is
+        better, for sklearn). Under ``GridSearchCV`` each fold refits, so each fold's score is scaled by
+        that fold's own training scaler: scores compare candidate parameters within a fold, but are not
+        in the data's units (use ``evaluate(X, units="original")`` for those)."""
         return -self.evaluate(X)["mse"]
 
     # ------------------------------------------------------------------ AR coefficients

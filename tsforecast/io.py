@@ -10,7 +10,9 @@
 
 No pickle, so loading runs no code from the file; tensors load on CPU unless a device is asked for.
 Writes go to a temporary folder that replaces ``path`` only once complete, so an interrupted save
-never leaves a half-written model behind.
+never leaves a half-written model behind, and a failed replace puts the previous model back.
+Loading checks both files against each other: a missing one raises FileNotFoundError; a damaged or
+edited one (truncated weights, broken JSON, another model or shape) one ValueError naming the file.
 """
 from __future__ import annotations
 
@@ -24,11 +26,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from .data.calendar import Calendar
 from .data.scaling import scaler_from_state, scaler_state
 from .models.base import Dims
-from .models.registry import get_model_class
+from .models.registry import build_spec
 from .training import TrainingResult
 
 FORMAT_VERSION = 1
@@ -43,12 +47,16 @@ def _jsonable(value):
         return [_jsonable(v) for v in value]
     if isinstance(value, np.generic):
         return value.item()
+    if isinstance(value, pd.offsets.BaseOffset):  # freq=pd.offsets.MonthEnd(): saved by name, loaded as an offset
+        return {"__offset__": value.freqstr}
     return value
 
 
 def _from_json(value):
     if isinstance(value, dict) and set(value) == {"__tuple__"}:
         return tuple(_from_json(v) for v in value["__tuple__"])
+    if isinstance(value, dict) and set(value) == {"__offset__"}:
+        return pd.tseries.frequencies.to_offset(value["__offset__"])
     if isinstance(value, list):
         return [_from_json(v) for v in value]
     return value
@@ -99,19 +107,24 @@ def save_forecaster(forecaster, path) -> None:
             "freq_given": forecaster.freq_given_,
             "time_feature_freq": forecaster.time_feature_freq_,
             "n_time_features": forecaster.dims_.n_time_features,
+            "season_length": forecaster.dims_.season_length,
             "scaler": scaler_state(forecaster.scaler_),
-            "history_index": [str(t) for t in history.index],
+            # the calendar maps these internal (tz-naive, regular) timestamps back to the caller's index
+            "calendar": forecaster.calendar_.state(),
+            "history_index": [t.isoformat() for t in forecaster.calendar_.internal(history.index)],
             "training": asdict(forecaster.training_),
             "fit_seconds": forecaster.fit_seconds_,
             "backbone": getattr(forecaster.network_, "backbone_reference", None),
+            "mase_scale": forecaster.mase_scale_.tolist(),
+            "mase_season": forecaster.mase_season_,
         },
     }
     trainable = getattr(forecaster.network_, "trainable_state_dict", None)
     weights = trainable() if trainable is not None else forecaster.network_.state_dict()
     tensors = {f"network.{k}": v.detach().cpu().contiguous() for k, v in weights.items()}
-    tensors["history"] = torch.from_numpy(np.ascontiguousarray(history.to_numpy(dtype=np.float64)))
+    tensors["history"] = torch.from_numpy(np.ascontiguousarray(history.to_numpy(dtype=np.float64, copy=True)))
 
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _check_save_target(path)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
         save_file(tensors, str(tmp / WEIGHTS_FILE))
@@ -122,12 +135,17 @@ def save_forecaster(forecaster, path) -> None:
         for name in (WEIGHTS_FILE, CONFIG_FILE):
             os.chmod(tmp / name, 0o666 & ~umask)
         if path.exists():
-            if not (path / CONFIG_FILE).is_file():
-                raise FileExistsError(f"{path} exists and is not a saved tsforecast model; refusing to replace it")
+            _check_save_target(path)  # still a saved model (it may have changed while we wrote)
             old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
-            os.replace(path, old / "model")
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
+            try:
+                os.replace(path, old / "model")
+                try:
+                    os.replace(tmp, path)
+                except BaseException:
+                    os.replace(old / "model", path)  # put the previous model back: nothing is lost
+                    raise
+            finally:
+                shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, path)
     finally:
@@ -135,50 +153,143 @@ def save_forecaster(forecaster, path) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _check_save_target(path: Path) -> None:
+    """Fail before writing anything when ``path`` cannot receive a saved model: an existing file or folder
+    that is not a saved model (never replaced), or a parent folder that is a file or not writable."""
+    if path.exists() and not (path / CONFIG_FILE).is_file():
+        kind = "a folder" if path.is_dir() else "a file"
+        raise FileExistsError(f"{path} exists and is {kind}, not a saved tsforecast model; refusing to replace it "
+                              "(choose another path, or remove it first)")
+    parent = path.parent
+    for folder in (parent, *parent.parents):  # the nearest existing ancestor must be a writable folder
+        if folder.exists():
+            if not folder.is_dir():
+                raise NotADirectoryError(f"cannot save to {path}: {folder} is a file, not a folder")
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise PermissionError(f"cannot save to {path}: no permission to write in {folder}; "
+                                      "choose a folder you can write to")
+            break
+    parent.mkdir(parents=True, exist_ok=True)
+
+
+def _read_config(path: Path) -> dict:
+    """config.json as a dict; a missing folder/file or unreadable JSON gets one error naming the file."""
+    config_path, weights_path = path / CONFIG_FILE, path / WEIGHTS_FILE
+    missing = [p.name for p in (config_path, weights_path) if not p.is_file()]
+    if missing:
+        what = "does not exist" if not path.exists() else "is not a folder" if not path.is_dir() else \
+            f"lacks {' and '.join(missing)}"
+        raise FileNotFoundError(f"{path} is not a saved tsforecast model: it {what} (a saved model is a folder "
+                                f"with {CONFIG_FILE} and {WEIGHTS_FILE}, written by Forecaster.save)")
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{config_path} is not text ({err.reason} at byte {err.start}): the file is corrupt; "
+                         "re-save the model") from None
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{config_path} is not valid JSON ({err.msg} at line {err.lineno} column {err.colno}): "
+                         "the file is truncated or was edited; re-save the model") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{config_path} holds a JSON {type(config).__name__}, not a saved model's settings; "
+                         "re-save the model")
+    if config.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{config_path} has format version {config.get('format_version')!r}; this tsforecast "
+                         f"reads {FORMAT_VERSION}")
+    return config
+
+
+def _read_weights(path: Path) -> dict[str, torch.Tensor]:
+    weights_path = path / WEIGHTS_FILE
+    try:
+        return load_file(str(weights_path))
+    except SafetensorError as err:
+        raise ValueError(f"{weights_path} is truncated or not a safetensors file ({err}); re-save the model") from None
+
+
+def _describe_mismatch(saved: dict, expected: dict, limit: int = 3) -> str:
+    """A short account of how two state dicts differ: the first few missing, unexpected and mis-shaped keys."""
+    missing = sorted(set(expected) - set(saved))
+    unexpected = sorted(set(saved) - set(expected))
+    misshaped = [f"{k} (saved {tuple(saved[k].shape)}, expected {tuple(expected[k].shape)})"
+                 for k in sorted(set(saved) & set(expected)) if saved[k].shape != expected[k].shape]
+    parts = [f"{len(keys)} {label}: {', '.join(keys[:limit])}{', ...' if len(keys) > limit else ''}"
+             for label, keys in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", misshaped)) if keys]
+    return "; ".join(parts)
+
+
 def load_forecaster(path, device: str | None = None):
+    """The Forecaster saved in ``path``. A missing file raises FileNotFoundError; a corrupt or edited one
+    (truncated weights, broken JSON, a config naming another model or shape) a ValueError naming the file."""
     from .forecaster import Forecaster, resolve_device
 
     path = Path(path)
     config_path, weights_path = path / CONFIG_FILE, path / WEIGHTS_FILE
-    if not config_path.is_file() or not weights_path.is_file():
-        raise FileNotFoundError(f"{path} is not a saved tsforecast model (expected {CONFIG_FILE} and {WEIGHTS_FILE})")
-    config = json.loads(config_path.read_text())
-    if config.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{path} has format version {config.get('format_version')}; this tsforecast reads {FORMAT_VERSION}")
-    params = {k: _from_json(v) for k, v in config["params"].items()}
-    model = params.pop("model")
-    spec = get_model_class(model["name"])(**{k: _from_json(v) for k, v in model["params"].items()})
-    if device is not None:
-        params["device"] = device
-    forecaster = Forecaster(model=model["name"] if model.get("by_name") else spec, **params)
-    state = config["state"]
-    tensors = load_file(str(weights_path))
+    config = _read_config(path)
+    tensors = _read_weights(path)
 
-    forecaster.device_ = resolve_device(forecaster.device)
-    forecaster.columns_ = state["columns"]
-    forecaster.feature_names_in_ = np.asarray(state["columns"], dtype=object)
-    forecaster.n_features_in_ = len(state["columns"])
-    forecaster.freq_ = state["freq"]
-    forecaster.freq_given_ = state["freq_given"]
-    forecaster.time_feature_freq_ = state["time_feature_freq"]
-    forecaster.scaler_ = scaler_from_state(state["scaler"])
-    forecaster.dims_ = Dims(len(state["columns"]), forecaster.lookback, forecaster.horizon, state["n_time_features"])
-    network = spec.build(forecaster.dims_)
+    # Everything read from config.json: a missing key or a wrong value means the file was damaged or edited.
+    try:
+        params = {k: _from_json(v) for k, v in config["params"].items()}
+        model = params.pop("model")
+        spec = build_spec(model["name"], {k: _from_json(v) for k, v in model["params"].items()})
+        forecaster = Forecaster(model=model["name"] if model.get("by_name") else spec, **params)
+        forecaster._validate_params()
+        state = config["state"]
+        forecaster.columns_ = state["columns"]
+        forecaster.feature_names_in_ = np.asarray(state["columns"], dtype=object)
+        forecaster.n_features_in_ = len(state["columns"])
+        forecaster.freq_ = state["freq"]
+        forecaster.freq_given_ = state["freq_given"]
+        # models saved before calendars were recorded had tz-naive timestamps
+        forecaster.calendar_ = Calendar.from_state(state.get("calendar") or {"freq": state["freq"]})
+        forecaster.time_feature_freq_ = state["time_feature_freq"]
+        forecaster.scaler_ = scaler_from_state(state["scaler"])
+        # models saved before MASE's scale was recorded: unknown (NaN), evaluate says to refit
+        forecaster.mase_scale_ = np.asarray(state.get("mase_scale", [np.nan] * len(state["columns"])), dtype=np.float64)
+        forecaster.mase_season_ = state.get("mase_season")
+        # models saved before the season was recorded: no model of theirs read it, so the default does
+        forecaster.dims_ = Dims(len(state["columns"]), forecaster.lookback, forecaster.horizon, state["n_time_features"],
+                                state.get("season_length", Dims.season_length))
+        forecaster.training_ = TrainingResult(**state["training"])
+        forecaster.n_epochs_ = forecaster.training_.epochs
+        forecaster.fit_seconds_ = state["fit_seconds"]
+        history_index = forecaster.calendar_.external(pd.DatetimeIndex(state["history_index"]))
+        n_columns = len(forecaster.columns_)
+        for name in ("mean_", "scale_"):
+            if len(getattr(forecaster.scaler_, name)) != n_columns:
+                raise ValueError(f"the scaler has {len(getattr(forecaster.scaler_, name))} {name[:-1]} values for "
+                                 f"{n_columns} columns")
+        if len(history_index) != forecaster.lookback:
+            raise ValueError(f"history_index has {len(history_index)} timestamps for lookback {forecaster.lookback}")
+        spec.check(forecaster.dims_)
+        network = spec.build(forecaster.dims_)
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        detail = f"missing key {err.args[0]!r}" if isinstance(err, KeyError) else str(err)
+        raise ValueError(f"{config_path} is damaged or was edited ({detail}); re-save the model") from None
+
+    # model.safetensors must hold exactly the weights of the network config.json describes, and the history.
     weights = {k[len("network."):]: v for k, v in tensors.items() if k.startswith("network.")}
     trainable = getattr(network, "trainable_state_dict", None)
-    if trainable is not None:
-        expected = set(trainable())
-        if set(weights) != expected:
-            raise ValueError(f"{path} does not match the model it names: weights {sorted(set(weights) ^ expected)[:5]} "
-                             "are missing or unexpected")
-        network.load_state_dict(weights, strict=False)
-    else:
-        network.load_state_dict(weights)
+    mismatch = _describe_mismatch(weights, trainable() if trainable is not None else network.state_dict())
+    history = tensors.get("history")
+    expected_history = (forecaster.lookback, n_columns)
+    if history is None:
+        mismatch = "; ".join(filter(None, [mismatch, "no 'history' tensor"]))
+    elif tuple(history.shape) != expected_history:
+        mismatch = "; ".join(filter(None, [mismatch, f"history of shape {tuple(history.shape)}, expected "
+                                                    f"{expected_history} (lookback x columns)"]))
+    if mismatch:
+        raise ValueError(
+            f"{weights_path} does not fit the model {config_path} describes ({spec.name!r}, lookback "
+            f"{forecaster.lookback}, {n_columns} columns): {mismatch}. One of the files was edited or they "
+            "come from different saves; re-save the model"
+        )
+    network.load_state_dict(weights, strict=trainable is None)
+
+    if device is not None:
+        forecaster.device = device
+    forecaster.device_ = resolve_device(forecaster.device)
     forecaster.network_ = network.to(forecaster.device_).eval()
     forecaster.model_ = spec
-    forecaster.training_ = TrainingResult(**state["training"])
-    forecaster.n_epochs_ = forecaster.training_.epochs
-    forecaster.fit_seconds_ = state["fit_seconds"]
-    forecaster.history_ = pd.DataFrame(tensors["history"].numpy(), index=pd.DatetimeIndex(state["history_index"]),
-                                       columns=state["columns"])
+    forecaster.history_ = pd.DataFrame(history.numpy(), index=history_index, columns=state["columns"])
     return forecaster

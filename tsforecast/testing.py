@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
-from .data.timefeatures import infer_freq
+from .data.calendar import infer_freq
 from .forecaster import Forecaster
 from .models.registry import resolve_model
 

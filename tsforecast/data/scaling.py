@@ -5,9 +5,44 @@ import numpy as np
 from sklearn.preprocessing import StandardScaler
 
 
-def fit_scaler(train_values: np.ndarray) -> StandardScaler:
-    """Fit on the training rows only (population std, as the protocol does); constant columns get scale 1."""
-    return StandardScaler().fit(train_values)
+def fit_scaler(train_values: np.ndarray, columns=None) -> StandardScaler:
+    """Fit on the training rows only (population std, as the protocol does); constant columns get scale 1.
+
+    sklearn's statistics square the values, so a column of 1e200 overflows (its variance is inf and
+    it is taken as constant) and one of 1e-200 underflows (taken as constant too). They are computed
+    here on each column divided by a power of two near its largest |value|: exact, so ordinary data
+    gets sklearn's figures bit for bit, and any finite magnitude its true mean and scale.
+    ``columns`` (names) only serve the error for values too near float64's limit to standardize.
+    """
+    values = np.asarray(train_values, dtype=np.float64)
+    peak = np.max(np.abs(values), axis=0)
+    unit = np.exp2(np.floor(np.log2(np.where(peak > 0, peak, 1.0))))
+    scaler = StandardScaler().fit(values / unit)
+    # sklearn set the scale of (near) constant columns to 1, leaving var_ as computed.
+    constant = scaler.scale_ != np.sqrt(scaler.var_)
+    mean = scaler.mean_ * unit
+    identical = (values == values[:1]).all(axis=0)
+    mean[identical] = values[0, identical]  # exactly, so a constant column scales to exactly 0
+    # A near-constant column keeps scale 1 unless its rounding residue is larger (a level of 1e200):
+    # its scaled values then stay within +-1 instead of reaching 1e184.
+    with np.errstate(over="ignore"):  # values near float64's limit: reported below
+        residue = np.max(np.abs(values - mean), axis=0)
+    with np.errstate(over="ignore"):  # var_ of 1e200 is inf (it only serves sklearn's partial_fit)
+        scaler.var_ = scaler.var_ * unit * unit  # not unit**2: 0 * inf would be NaN
+    scaler.mean_ = mean
+    scaler.scale_ = np.where(constant, np.maximum(1.0, residue), scaler.scale_ * unit)
+
+    with np.errstate(over="ignore", invalid="ignore"):
+        finite = np.isfinite(scaler.transform(values)).all(axis=0) & np.isfinite(residue)
+    if not finite.all():
+        j = int(np.flatnonzero(~finite)[0])
+        name = repr(columns[j]) if columns is not None else f"{j} (0-based)"
+        divisor = f"1e{int(np.floor(np.log10(peak[j])))}"
+        fix = f"df[{columns[j]!r}] = df[{columns[j]!r}] / {divisor}" if columns is not None else f"divide it by {divisor}"
+        raise ValueError(f"column {name} has values up to {peak[j]:.3g}, too near float64's limit "
+                         f"({np.finfo(np.float64).max:.3g}) to standardize (value - mean overflows); "
+                         f"rescale it, e.g. {fix}")
+    return scaler
 
 
 def scaler_state(scaler: StandardScaler) -> dict:

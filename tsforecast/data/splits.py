@@ -73,3 +73,70 @@ def protocol_split(data: str | pd.DataFrame, lookback: int, scheme: str | None =
         raise TypeError(f"protocol_split expects a dataset name or a DataFrame, got {type(data).__name__}")
     borders = split_borders(scheme or "ratio", len(data), lookback)
     return Split(**{name: data.iloc[start:end] for name, (start, end) in borders.items()})
+
+
+def _holdout_fits(n_rows: int, fraction: float, lookback: int, output_len: int) -> bool:
+    n_val = int(round(n_rows * fraction))
+    return n_val >= output_len and n_rows - n_val >= lookback + output_len
+
+
+def _rows_needed(fraction: float, lookback: int, output_len: int) -> int:
+    """Fewest rows for which the hold-out at ``fraction`` leaves one training and one validation window."""
+    n = max(lookback + 2 * output_len, int((output_len - 0.5) / fraction) if fraction > 0 else 0)
+    while not _holdout_fits(n, fraction, lookback, output_len):
+        n += 1
+    return n
+
+
+def _smallest_fraction(n_rows: int, lookback: int, output_len: int) -> float | None:
+    """A readable validation fraction (2 decimals, else exact) whose hold-out fits ``n_rows``; None if none does."""
+    if n_rows < lookback + 2 * output_len:
+        return None
+    for candidate in (-(-100 * output_len // n_rows) / 100, output_len / n_rows):
+        if 0 < candidate < 1 and _holdout_fits(n_rows, candidate, lookback, output_len):
+            return candidate
+    return None
+
+
+def holdout_split(n_rows: int, fraction: float, lookback: int, output_len: int) -> int:
+    """Row where ``fit``'s early-stopping hold-out begins: the last ``round(fraction * n_rows)`` rows.
+
+    The training rows ``[:cut]`` need one window (``lookback + output_len`` rows) and the held-out
+    rows one target span (``output_len`` rows; their windows look back into the training rows, so
+    validation uses ``[cut - lookback:]``). When that does not fit, the ValueError says how many rows
+    would, and which settings fit the rows there are: another ``validation_fraction``, a shorter
+    ``lookback``, a ``val_df``, or ``validation_fraction=0`` (no early stopping).
+    """
+    n_val = int(round(n_rows * fraction))
+    if _holdout_fits(n_rows, fraction, lookback, output_len):
+        return n_rows - n_val
+    window = lookback + output_len
+    fixes = [f"give at least {_rows_needed(fraction, lookback, output_len)} rows"]
+    better = _smallest_fraction(n_rows, lookback, output_len)
+    if better is not None:
+        held = int(round(n_rows * better))
+        fixes.append(f"validation_fraction={better:g} (holds out {held} rows, leaves {n_rows - held} to train on)")
+    if n_val >= output_len and n_rows - n_val - output_len >= 1:
+        fixes.append(f"lookback={n_rows - n_val - output_len} (or less)")
+    if n_rows >= window:
+        fixes.append(f"val_df=<a separate frame of at least {window} rows: the lookback rows before the first "
+                     f"validation target, then {output_len} or more targets> to train on all {n_rows} rows")
+        fixes.append("validation_fraction=0 (no early stopping: trains every epoch on all rows)")
+    raise ValueError(
+        f"validation_fraction={fraction} of {n_rows} rows leaves no room for training and validation windows: "
+        f"the last {n_val} rows are held out, validation needs at least {output_len} (the output length) and "
+        f"training needs at least lookback {lookback} + output length {output_len} = {window} rows before them "
+        f"({n_rows - n_val} left). Fix: " + "; or ".join(fixes)
+    )
+
+
+def check_window_rows(n_rows: int, lookback: int, output_len: int, what: str) -> None:
+    """Raise a ValueError naming the rows needed when ``n_rows`` cannot hold one window."""
+    window = lookback + output_len
+    if n_rows >= window:
+        return
+    fix = f"give at least {window} rows"
+    if n_rows - output_len >= 1:
+        fix += f", or lookback={n_rows - output_len} (or less)"
+    raise ValueError(f"{what} has {n_rows} rows: too few for one window of lookback {lookback} + output length "
+                     f"{output_len} = {window} rows; {fix}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+
 _FEATURES = {
     "second_of_minute": lambda idx: idx.second / 59.0 - 0.5,
     "minute_of_hour": lambda idx: idx.minute / 59.0 - 0.5,
@@ -27,20 +28,6 @@ _BY_UNIT = {
     "min": ["minute_of_hour", "hour_of_day", *_DAILY],
     "s": ["second_of_minute", "minute_of_hour", "hour_of_day", *_DAILY],
 }
-
-
-def infer_freq(index: pd.DatetimeIndex) -> str | None:
-    """The index's regular step as a pandas frequency string, or None (pandas 2 and 3 alike, no warnings)."""
-    if len(index) < 3:
-        return None
-    try:
-        with pd.option_context("future.infer_freq_returns_offset", True):
-            inferred = pd.infer_freq(index)
-    except (KeyError, pd.errors.OptionError):  # pandas < 3 has no such option and returns a string
-        inferred = pd.infer_freq(index)
-    if inferred is None:
-        return None
-    return inferred.freqstr if hasattr(inferred, "freqstr") else str(inferred)
 
 
 def feature_names(freq: str) -> list[str]:

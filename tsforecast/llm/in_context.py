@@ -23,14 +23,10 @@ def in_context_forecast(forecaster, prompt: pd.DataFrame, X: pd.DataFrame | None
     if len(prompt) == 0 or len(prompt) % network.token_len:
         raise ValueError(f"the prompt must be a positive multiple of token_len={network.token_len} rows, got {len(prompt)}")
     prompt = forecaster._check_input(prompt, min_rows=1, what="prompt", rows_needed_for="one token")
-    if X is None:
-        values, index = forecaster.history_.to_numpy(), forecaster.history_.index
-    else:
-        frame = forecaster._check_input(X, min_rows=forecaster.lookback, what="context", rows_needed_for="lookback")
-        values, index = frame.values[-forecaster.lookback:], frame.index[-forecaster.lookback:]
+    values, index, calendar = forecaster._context(X, what="context")
     n_future = -(-horizon // network.token_len) * network.token_len
-    context = forecaster._prepare(values, index, future_steps=n_future)
-    shown = forecaster._prepare(prompt.values, prompt.index)
+    context = forecaster._prepare(values, index, future_steps=n_future, calendar=calendar)
+    shown = forecaster._prepare(prompt.values, prompt.index, calendar=prompt.calendar)
     x = torch.cat([shown.values, context.values])[None]
     x_mark = future_mark = None
     if context.marks is not None:
@@ -38,5 +34,5 @@ def in_context_forecast(forecaster, prompt: pd.DataFrame, X: pd.DataFrame | None
         future_mark = context.marks[None, forecaster.lookback:]
     scaled = network.growing_forecast(x, x_mark, future_mark, horizon)[0]
     forecast = forecaster.scaler_.inverse_transform(scaled.double().cpu().numpy())
-    future = forecaster._future_index(index[-1], horizon)
+    future = calendar.external(calendar.future(index[-1], horizon), set_freq=True)
     return pd.DataFrame(forecast, index=future, columns=forecaster.columns_)

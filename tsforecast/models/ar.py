@@ -64,17 +64,31 @@ class AR(ModelSpec):
     def fit_closed_form(self, network: LinearAR, train_values: np.ndarray) -> None:
         order = network.order
         n_rows, n_channels = train_values.shape
-        if n_rows - order < order + 1:
+        if n_rows < 2 * order + 1:
             raise ValueError(
-                f"AR({order}) needs more than {2 * order + 1} training rows for a determined least-squares fit, "
-                f"got {n_rows}"
+                f"AR({order}) needs at least {2 * order + 1} training rows for a determined least-squares fit "
+                f"({order} lags + an intercept, from at least {order + 1} targets), got {n_rows}; give more rows "
+                f"or lower the order (lookback, or AR(order=...)) to at most {(n_rows - 1) // 2}"
             )
         weight = np.empty((n_channels, order))
         bias = np.empty(n_channels)
         for c in range(n_channels):
             lags, target = sliding_lags(train_values[:, c], order)
             design = np.hstack([np.ones((len(target), 1)), lags])
-            solution, *_ = np.linalg.lstsq(design, target, rcond=None)
+            # A singular design (a constant channel) is fine: lstsq returns the minimum-norm solution.
+            # NaN/inf values (e.g. from a variance that overflowed) make LAPACK's SVD fail instead.
+            # (Huge finite values do not fail: the intercept's column falls under lstsq's rcond and is dropped.)
+            try:
+                with np.errstate(over="ignore", invalid="ignore"):
+                    solution, *_ = np.linalg.lstsq(design, target, rcond=None)
+            except np.linalg.LinAlgError as err:
+                column = train_values[:, c]
+                n_bad = int((~np.isfinite(column)).sum())
+                found = f"{n_bad} NaN/inf values" if n_bad else f"values up to {np.max(np.abs(column)):.3g}"
+                raise ValueError(
+                    f"AR least squares failed on channel {c} (0-based) ({err}): it has {found}; fit on finite, "
+                    "standardized values (Forecaster.fit standardizes the data)"
+                ) from None
             bias[c], weight[c] = solution[0], solution[1:]
         with torch.no_grad():
             network.linear.weight.copy_(torch.from_numpy(weight))

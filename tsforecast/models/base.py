@@ -51,6 +51,8 @@ class Dims:
     lookback: int
     horizon: int
     n_time_features: int
+    #: the data's seasonal period in steps (the Forecaster's ``season_length``, else from the data's step)
+    season_length: int = 1
 
 
 class ModelSpec(BaseEstimator):

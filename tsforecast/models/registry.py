@@ -9,12 +9,14 @@ from .base import ModelSpec
 from .informer import Informer
 from .itransformer import ITransformer
 from .naive import Naive
+from .seasonal_naive import SeasonalNaive
 from .smamba import SMamba
 from .spacetime import SpaceTime
 from .timellm import TimeLLM
 
 MODELS: dict[str, type[ModelSpec]] = {
     "naive": Naive,
+    "snaive": SeasonalNaive,
     "ar": AR,
     "arnet": ARNet,
     "itransformer": ITransformer,
