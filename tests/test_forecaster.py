@@ -205,8 +205,8 @@ def test_save_load_round_trip(tmp_path, ar_frame, model):
     assert type(g.model) is type(f.model)
     assert {k: v for k, v in g.get_params().items() if k != "model"} == \
         {k: v for k, v in f.get_params().items() if k != "model"}
-    pd.testing.assert_frame_equal(g.predict(), f.predict())
-    pd.testing.assert_frame_equal(g.predict(ar_frame.iloc[:50], horizon=9), f.predict(ar_frame.iloc[:50], horizon=9))
+    pd.testing.assert_frame_equal(g.predict(), f.predict(), check_exact=True)
+    pd.testing.assert_frame_equal(g.predict(ar_frame.iloc[:50], horizon=9), f.predict(ar_frame.iloc[:50], horizon=9), check_exact=True)
     np.testing.assert_array_equal(g.scaler_.mean_, f.scaler_.mean_)
     assert g.evaluate(ar_frame.iloc[-100:]) == f.evaluate(ar_frame.iloc[-100:])
     if not isinstance(model, str) and not getattr(model, "hidden_layers", ()):

@@ -175,7 +175,7 @@ def test_save_stores_only_trainable_weights_and_the_backbone_reference(tmp_path,
     config = json.loads((tmp_path / "model" / "config.json").read_text())
     assert config["params"]["model"]["params"]["llm"] == TINY and config["state"]["backbone"]["llm"] == TINY
     loaded = Forecaster.load(tmp_path / "model")
-    pd.testing.assert_frame_equal(loaded.predict(horizon=13), fitted.predict(horizon=13))
+    pd.testing.assert_frame_equal(loaded.predict(horizon=13), fitted.predict(horizon=13), check_exact=True)
 
 
 # ---------------------------------------------------------------------- the real default LLM
@@ -259,7 +259,7 @@ def test_timellm_trains_only_its_own_layers_and_saves_them(tmp_path):
     fitted.save(tmp_path / "m")
     stored = {k for k in load_file(str(tmp_path / "m" / "model.safetensors")) if k.startswith("network.")}
     assert stored == {f"network.{k}" for k in trainable}
-    pd.testing.assert_frame_equal(Forecaster.load(tmp_path / "m").predict(), fitted.predict())
+    pd.testing.assert_frame_equal(Forecaster.load(tmp_path / "m").predict(), fitted.predict(), check_exact=True)
 
 
 def test_timellm_evaluates_large_batches_in_chunks():
@@ -287,3 +287,42 @@ def test_in_context_forecasting_prepends_prompt_tokens():
     assert not np.allclose(with_prompt.to_numpy(), fitted.predict(context, horizon=10).to_numpy())
     with pytest.raises(ValueError, match="multiple of token_len"):
         in_context_forecast(fitted, data.iloc[:6], context)
+
+
+def test_autotimes_next_token_prediction_is_causal_over_tokens():
+    """Teacher forcing scores position i against token i + 1, so the prediction at i may read tokens <= i
+    only: embedding -> causal LLM -> projection, in normalized token space. (The per-window
+    normalization statistics span the whole look-back, as in the reference.)"""
+    from tsforecast.models import Dims
+    from tsforecast.testing import check_prefix_causal
+
+    torch.manual_seed(0)
+    network = tiny_autotimes().build(Dims(n_channels=2, lookback=16, horizon=4, n_time_features=0)).eval()
+    tokens = torch.randn(3, 6, 4)  # (series, tokens, token_len)
+    check_prefix_causal(lambda t: network.decoder(network._llm(network._embed(t, None, 1))[0]), tokens,
+                        "AutoTimes next-token prediction")
+
+
+def test_autotimes_std_is_not_detached_and_that_changes_no_gradient():
+    """The reference detaches the mean only. The input is data (no gradient), so detaching the std as
+    well (the code before issue 15) gives bitwise the same parameter gradients."""
+    from tsforecast.models import Dims
+
+    torch.manual_seed(0)
+    network = tiny_autotimes().build(Dims(n_channels=2, lookback=16, horizon=4, n_time_features=0))
+    x = torch.randn(3, 16, 2, requires_grad=True)
+    _, mean, std = network._normalize(x)
+    assert std.requires_grad and not mean.requires_grad
+    x, y = torch.randn(3, 16, 2), torch.randn(3, 4, 2)
+
+    def grads():
+        network.zero_grad()
+        network.training_loss(x, None, y, None).backward()
+        return {k: p.grad.clone() for k, p in network.named_parameters() if p.grad is not None}
+
+    network.eval()  # no dropout, so the two passes are comparable
+    ours = grads()
+    original = network._normalize
+    network._normalize = lambda v: tuple(t.detach() for t in original(v))
+    detached = grads()
+    assert ours and ours.keys() == detached.keys() and all(torch.equal(ours[k], detached[k]) for k in ours)

@@ -72,3 +72,37 @@ def test_models_registry_lists_known_models():
     from tsforecast import list_models
 
     assert {"naive", "ar", "arnet"} <= set(list_models())
+
+
+def test_early_stopping_counts_a_tie_as_an_improvement():
+    """Time-Series-Library's EarlyStopping saves on a tie (it counts a bad epoch only when
+    -val_loss < -best + 0). A network whose validation loss is exactly the same every epoch while its
+    weights keep moving: every epoch is kept (no early stop at patience 1) and the last one restored."""
+    import torch
+    from torch import nn
+
+    from tsforecast.data.windows import Windows
+    from tsforecast.training import TrainingConfig, train
+
+    class Constant(nn.Module):
+        output_len = 1
+
+        def __init__(self):
+            super().__init__()
+            self.drift = nn.Parameter(torch.zeros(1))  # trained, but never read by the forecast
+
+        def forward(self, x, x_mark=None, y_mark=None):
+            return torch.zeros_like(x[:, -1:])
+
+        def training_loss(self, x, x_mark, y, y_mark):
+            return (self.drift - 100.0).pow(2).sum()
+
+    values = torch.randn(80, 1)
+    network = Constant()
+    result = train(network, Windows(values[:60], None, 4, 1), Windows(values[56:], None, 4, 1),
+                   TrainingConfig(max_epochs=4, batch_size=8, learning_rate=0.1, patience=1, lr_schedule="constant"),
+                   torch.Generator().manual_seed(0))
+    assert len(set(result.val_loss)) == 1  # the loss ties exactly every epoch
+    assert result.epochs == 4 and result.best_epoch == 4
+    # the last epoch's weights: Adam moves the drift by about lr per step (it would be 1/4 of this at epoch 1)
+    assert float(network.drift) == pytest.approx(result.steps * 0.1, rel=0.05)

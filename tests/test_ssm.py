@@ -325,3 +325,25 @@ def test_spacetime_rejects_bad_hyperparameters(params, match):
     with pytest.raises(ValueError, match=match):
         SpaceTime(**params).check(Dims(3, 16, 8, 0))
 
+
+
+def test_smamba_std_is_not_detached_and_that_changes_no_gradient():
+    """The reference detaches the window mean only. The input is data (no gradient), so detaching the
+    std as well (the code before issue 15) gives bitwise the same forecasts and parameter gradients."""
+    dims = Dims(n_channels=3, lookback=16, horizon=4, n_time_features=4)
+    torch.manual_seed(0)
+    network = SMamba(**SMamba.test_params()).build(dims).eval()
+    assert network.norm.detach_std is False
+    x, marks, y = torch.randn(5, 16, 3), torch.rand(5, 16, 4), torch.randn(5, 4, 3)
+
+    def run():
+        network.zero_grad()
+        out = network(x, marks)
+        F.mse_loss(out, y).backward()
+        return out.detach(), {k: p.grad.clone() for k, p in network.named_parameters() if p.grad is not None}
+
+    out, grads = run()
+    network.norm.detach_std = True
+    out_detached, grads_detached = run()
+    assert torch.equal(out, out_detached) and grads and grads.keys() == grads_detached.keys()
+    assert all(torch.equal(grads[k], grads_detached[k]) for k in grads)

@@ -183,3 +183,87 @@ def test_bad_hyperparameters_fail_before_training(spec, message):
 
     with pytest.raises(ValueError, match=message):
         Forecaster(model=spec, lookback=16, horizon=8, device="cpu").fit(synthetic_frame())
+
+
+def test_mix_heads_reads_the_heads_time_major_block_row_by_row():
+    """Informer's reference ``mix``: attention output (B, H, L, D) reshaped with view(B, L, -1). Built by
+    hand from the flat (H, L, D) index: row l, feature j holds element l * H * D + j of that block."""
+    from tsforecast.layers.attention import mix_heads
+
+    batch, length, heads, depth = 2, 5, 3, 2
+    out = torch.arange(batch * length * heads * depth, dtype=torch.float64).view(batch, length, heads, depth)
+    expected = torch.empty(batch, length, heads * depth, dtype=torch.float64)
+    for b in range(batch):
+        for row in range(length):
+            for j in range(heads * depth):
+                flat = row * heads * depth + j
+                h, rest = divmod(flat, length * depth)
+                t, d = divmod(rest, depth)
+                expected[b, row, j] = out[b, t, h, d]
+    assert torch.equal(mix_heads(out), expected)
+    assert not torch.equal(mix_heads(out), out.reshape(batch, length, -1))  # not the plain concatenation
+
+
+def test_attention_layer_mix_merges_heads_like_the_reference():
+    from tsforecast.layers.attention import AttentionLayer
+
+    class Stub(torch.nn.Module):  # returns its values: the merge is all that differs
+        def forward(self, q, k, v):
+            return v
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 6, 8)
+    plain, mixed = AttentionLayer(Stub(), 8, 4), AttentionLayer(Stub(), 8, 4, mix=True)
+    mixed.load_state_dict(plain.state_dict())
+    values = plain.value(x).view(2, 6, 4, 2)
+    torch.testing.assert_close(plain(x, x, x), plain.out(values.reshape(2, 6, 8)), rtol=0, atol=0)
+    torch.testing.assert_close(mixed(x, x, x), plain.out(values.permute(0, 2, 1, 3).reshape(2, 6, 8)), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("cross", ["full", "probsparse"])
+def test_informer_mix_applies_to_every_probsparse_layer(cross):
+    """As the Autoformer/FEDformer/Time-Series-Library code: encoder and decoder self-attention and a
+    ProbSparse cross-attention are mixed; full attention never is; the default mixes nothing."""
+    from tsforecast.layers.attention import AttentionLayer, ProbSparseAttention
+
+    dims = Dims(n_channels=2, lookback=24, horizon=8, n_time_features=4)
+    params = {**Informer.test_params(), "cross_attention": cross}
+    for mix in (False, True):
+        layers = [m for m in Informer(**params, mix=mix).build(dims).modules() if isinstance(m, AttentionLayer)]
+        assert len(layers) == 4  # 2 encoder self, 1 decoder self, 1 cross
+        assert all(m.mix == (mix and isinstance(m.inner, ProbSparseAttention)) for m in layers)
+        assert sum(isinstance(m.inner, ProbSparseAttention) for m in layers) == (4 if cross == "probsparse" else 3)
+
+
+def test_informer_decoder_is_causal_without_mix_and_mixes_time_with_it():
+    """The masked decoder self-attention with every query active (factor large enough that u = L): without
+    mix, decoder position i reads decoder inputs <= i only (check_prefix_causal); the reference's mix
+    moves other time steps' outputs into each row, so the same check fails. (With u < L, ProbSparse
+    picks its active queries by a sparsity measure over keys sampled from every position, future ones
+    included, as the reference does, so even the unmixed decoder is not strictly prefix-causal.)
+    Either way the decoder's future positions hold zeros and marks, never targets
+    (test_registered_network_ignores_future_targets)."""
+    from tsforecast.testing import check_prefix_causal
+
+    dims = Dims(n_channels=2, lookback=24, horizon=8, n_time_features=0)
+    params = {**Informer.test_params(), "cross_attention": "full", "factor": 10}
+    memory = torch.randn(2, 13, 16)
+    for mix in (False, True):
+        torch.manual_seed(0)
+        network = Informer(**params, mix=mix).build(dims).eval()
+        decoder = lambda h: network.decoder.layers[0](h, memory)  # noqa: E731  (the projection is position-wise)
+        if mix:
+            with pytest.raises(AssertionError, match="reads the future"):
+                check_prefix_causal(decoder, torch.randn(2, 16, 16))
+        else:
+            check_prefix_causal(decoder, torch.randn(2, 16, 16))
+
+
+def test_even_moving_average_pads_as_fedformer():
+    """FEDformer's moving_avg=[24] (the code behind the published Autoformer ETTh1 figures) pads
+    k - 1 - (k - 1) // 2 = 12 copies in front and 11 behind: trend[t] = mean(x[t-12 .. t+11])."""
+    x = torch.randn(2, 40, 3, dtype=torch.float64)
+    _, trend = SeriesDecomposition(24)(x)
+    padded = torch.cat([x[:, :1].expand(-1, 12, -1), x, x[:, -1:].expand(-1, 11, -1)], dim=1)
+    expected = torch.stack([padded[:, t:t + 24].mean(dim=1) for t in range(40)], dim=1)
+    torch.testing.assert_close(trend, expected, rtol=1e-12, atol=1e-12)

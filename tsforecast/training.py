@@ -1,7 +1,8 @@
 """The one training loop every gradient-trained model uses.
 
 Adam on the MSE of the network's ``output_len``-step forecast, an epoch-wise learning-rate schedule,
-early stopping on the validation MSE with the best weights restored, one quiet-able tqdm bar.
+early stopping on the validation MSE with the best weights restored (a tie with the best so far counts
+as an improvement, as in the reference), one quiet-able tqdm bar.
 
 Short series: every epoch gets at least ``MIN_STEPS_PER_EPOCH`` (16) optimizer steps. The default
 settings (LTSF reference, family ``training_defaults``) were set on data of thousands of windows, where
@@ -178,7 +179,10 @@ def train(network: nn.Module, train_windows: Windows, val_windows: Windows | Non
             val_loss = evaluate_loss(network, val_windows,
                                      config.eval_batch_size or default_eval_batch_size(val_windows.values.device))
             result.val_loss.append(val_loss)
-            improved = val_loss < best_loss  # ties are no improvement, as in the reference EarlyStopping
+            # A tie counts as an improvement (weights saved, patience reset), as in Time-Series-Library's
+            # EarlyStopping: it counts a bad epoch only when -val_loss < -best_loss + delta (delta 0).
+            # A NaN loss is a bad epoch here (the reference would save the NaN weights).
+            improved = val_loss <= best_loss
         else:
             val_loss, improved = math.nan, True
         result.val_seconds.append(time.perf_counter() - val_start)

@@ -92,17 +92,32 @@ class ProbSparseAttention(nn.Module):
         return context.transpose(1, 2)
 
 
+def mix_heads(out: torch.Tensor) -> torch.Tensor:
+    """Informer's ``mix``: merge the heads of an inner attention's ``(B, L, H, D)`` output the way the
+    reference code line does when its ProbSparse attention returns ``(B, H, L, D)`` and the layer
+    reshapes it with ``view(B, L, -1)``: the (H, L, D) block of each sample is read row-major into L rows
+    of H * D features, so a row mixes several heads' outputs at several time steps (row ``l`` holds
+    the flat elements ``[l * H * D, (l + 1) * H * D)`` of the (H, L, D) block)."""
+    batch, length = out.shape[:2]
+    return out.transpose(1, 2).reshape(batch, length, -1)
+
+
 class AttentionLayer(nn.Module):
     """Multi-head wrapper: project (B, L, d_model) inputs to ``n_heads`` heads, run the inner attention,
-    merge the heads and project back to d_model."""
+    merge the heads and project back to d_model.
 
-    def __init__(self, attention: nn.Module, d_model: int, n_heads: int):
+    ``mix=True`` merges the heads with :func:`mix_heads` (Informer's reference behaviour) instead of
+    concatenating each time step's heads.
+    """
+
+    def __init__(self, attention: nn.Module, d_model: int, n_heads: int, mix: bool = False):
         super().__init__()
         if d_model % n_heads:
             raise ValueError(f"d_model={d_model} is not divisible by n_heads={n_heads}")
         d_head = d_model // n_heads
         self.inner = attention
         self.n_heads = n_heads
+        self.mix = mix
         self.query = nn.Linear(d_model, d_head * n_heads)
         self.key = nn.Linear(d_model, d_head * n_heads)
         self.value = nn.Linear(d_model, d_head * n_heads)
@@ -114,4 +129,4 @@ class AttentionLayer(nn.Module):
         out = self.inner(self.query(queries).view(batch, n_queries, heads, -1),
                          self.key(keys).view(batch, n_keys, heads, -1),
                          self.value(values).view(batch, n_keys, heads, -1))
-        return self.out(out.reshape(batch, n_queries, -1))
+        return self.out(mix_heads(out) if self.mix else out.reshape(batch, n_queries, -1))

@@ -7,10 +7,16 @@ from torch import nn
 
 
 class MovingAverage(nn.Module):
-    """Moving average over time of ``(B, L, C)``, stride 1, replicate padding: ``(kernel - 1) // 2`` copies
-    of the first step in front and the rest of ``kernel - 1`` copies of the last step behind, so the
-    output keeps length L (the reference pads ``(kernel - 1) // 2`` at both ends, which for an even
-    kernel shortens the output by one; for the odd kernels used in practice both agree)."""
+    """Moving average over time of ``(B, L, C)``, stride 1, replicate padding so the output keeps length L:
+    ``kernel - 1 - (kernel - 1) // 2`` copies of the first step in front and ``(kernel - 1) // 2`` copies
+    of the last step behind, so ``trend[t]`` averages ``x[t - ceil((k-1)/2) .. t + floor((k-1)/2)]``.
+
+    For the odd kernels of Autoformer and Time-Series-Library (25) both ends get ``(k - 1) // 2``, as
+    there. An even kernel follows the FEDformer code (MAZiqing/FEDformer ``moving_avg``), the only
+    reference that runs one: its default ``moving_avg=[24]`` pads 12 in front and 11 behind, and that is
+    the code behind the published Autoformer figures on ETTh1/ETTh2/ETTm1. (Autoformer and
+    Time-Series-Library pad ``(k - 1) // 2`` at both ends, which for an even kernel yields L - 1 steps
+    and fails in ``x - trend``.)"""
 
     def __init__(self, kernel_size: int):
         super().__init__()
@@ -19,8 +25,8 @@ class MovingAverage(nn.Module):
         self.kernel_size = kernel_size
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        front = (self.kernel_size - 1) // 2
-        back = self.kernel_size - 1 - front
+        back = (self.kernel_size - 1) // 2
+        front = self.kernel_size - 1 - back
         padded = F.pad(x.transpose(1, 2), (front, back), mode="replicate")
         return F.avg_pool1d(padded, self.kernel_size, stride=1).transpose(1, 2)
 

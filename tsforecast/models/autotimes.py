@@ -77,8 +77,10 @@ class AutoTimesNetwork(nn.Module):
     def _normalize(self, x: torch.Tensor):
         """(B, L, C) -> per-series normalized (B*C, L) with its mean and std (B*C, 1)."""
         series = x.permute(0, 2, 1).reshape(-1, x.shape[1])
+        # As the reference: the mean is detached, the std is not (the input is data, which needs no
+        # gradient, so this changes no number; see the class Notes).
         mean = series.mean(dim=1, keepdim=True).detach()
-        std = torch.sqrt(series.var(dim=1, keepdim=True, unbiased=False) + 1e-5).detach()
+        std = torch.sqrt(series.var(dim=1, keepdim=True, unbiased=False) + 1e-5)
         return (series - mean) / std, mean, std
 
     def _embed(self, tokens: torch.Tensor, stamps: torch.Tensor | None, n_channels: int) -> torch.Tensor:
@@ -216,7 +218,15 @@ class AutoTimes(ModelSpec):
     GPT-2 ETTh1 script (2-layer MLP, lr 2e-3, 2,048 series per step, no timestamps) with 20 epochs
     instead of 10 and early stopping (patience 3), chosen by validation MSE on the default LLM
     (benchmarks/results/llm/README.md: the LLaMA-script settings reached validation 0.866 and test
-    average 0.428; these 0.783 and 0.402).
+    average 0.428; these 0.783 and 0.402); (9) with ``timestamps=True`` and ``llm_layers`` below the
+    LLM's depth, the timestamps are embedded by the same truncated body that runs the series (the
+    reference embeds them once with the full LLM in a separate preprocessing script): the embedding is
+    then the hidden state of the layer the model actually reads, and no second, full-depth copy of the
+    LLM has to be loaded. Timestamps are off by default, so the default model is unaffected.
+
+    Normalization follows the reference (mean detached, std not). Until issue 15 the std was detached
+    too; the network's input is data and never requires a gradient, so this changed no forward value
+    or parameter gradient (bitwise, tests/test_llm.py) and the committed AutoTimes figures stand.
 
     Memory: one training step at the default batch (292 windows of 7 channels, look-back 672) needs
     about 0.56 GB per LLM layer in fp32 on CPU, about 18 GB at peak for all 30 layers of the default

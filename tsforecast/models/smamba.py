@@ -20,7 +20,8 @@ class SMambaNetwork(nn.Module):
         self.output_len = dims.horizon
         self.n_channels = dims.n_channels
         self.use_norm = use_norm
-        self.norm = InstanceNorm(dims.n_channels, affine=False)
+        # As the reference: the window mean is detached, the std is not (see SMamba's Notes).
+        self.norm = InstanceNorm(dims.n_channels, affine=False, detach_std=False)
         self.embedding = InvertedEmbedding(dims.lookback, d_model, dropout)
         self.layers = nn.ModuleList(BidirectionalMambaLayer(d_model, d_ff, d_state, d_conv, expand, dropout, scan)
                                     for _ in range(e_layers))
@@ -71,6 +72,11 @@ class SMamba(ModelSpec):
     figures). Training uses the package's loop with the reference settings (Adam, MSE, batch 32, lr
     halved every epoch from the second, 10 epochs, patience 3; per-dataset settings in
     :meth:`reference_config`).
+
+    The per-window normalisation detaches the mean but not the std, as the reference does. (Until
+    issue 15 the std was detached too. The network's input is data, which never requires a gradient,
+    so the std carries none either way: forward values and parameter gradients are bitwise the same
+    (tests/test_ssm.py), and the committed S-Mamba figures stand for this code.)
     """
 
     name = "smamba"
