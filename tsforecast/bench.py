@@ -4,17 +4,35 @@ Every run uses the identical protocol: the dataset's standard split (lookback-aw
 user's own is split chronologically 70/10/20, see :func:`resolve_dataset`), the scaler fitted on the
 training split, the same training loop, and MSE/MAE over *all* test windows on the
 scaled data. Results go to ``<out>/results.csv`` (one row per run, rewritten atomically after each
-run, so a killed sweep loses at most the run in progress and resumes by skipping finished runs) and
-``<out>/report.md`` (each figure next to the published one).
+run, so a killed sweep loses at most the run in progress and resumes by skipping finished runs),
+``<out>/report.md`` (each figure next to the published one) and, when a sweep finishes, its figures
+(``fig_*.png``, see :mod:`tsforecast.figures`; the forecasts they draw are in ``<out>/forecasts/``).
+
+**Resume key.** A recorded row counts as done only if all of these equal the planned run's:
+model, dataset, horizon, lookback, seed, the parameters as given (``params``, the report's label),
+the *resolved* settings (``settings``: every model hyperparameter after the family's reference
+config and the user's params, the resolved training config, and how the data was split and read)
+and the code version (``code_version``, see :func:`code_version`). So a changed default, a changed
+reference config or changed model code re-runs the affected rows, and nothing else. Rows recorded
+before these columns existed (no ``code_version``) never match: nothing records which code produced
+them (their ``settings``, where present, cannot tell a fixed bug from an unchanged one), so they are
+re-run. A re-run row is appended; the report shows the newest row of each run and counts the
+superseded ones, which stay in ``results.csv``.
 """
 from __future__ import annotations
 
+import ast
 import functools
+import hashlib
+import io
 import json
 import os
 import platform
+import re
 import subprocess
+import sys
 import time
+import tokenize
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,17 +52,137 @@ from .validation import check_positive_int
 RESULTS_FILE = "results.csv"
 REPORT_FILE = "report.md"
 COMMANDS_FILE = "commands.txt"
-KEY = ["model", "dataset", "horizon", "lookback", "seed", "params"]
-COLUMNS = KEY + [
+FORECASTS_DIR = "forecasts"
+#: a run as the user asked for it (the report groups and labels by these)
+RUN = ["model", "dataset", "horizon", "lookback", "seed", "params"]
+#: what a recorded row must match to count as done (see the module docstring)
+KEY = RUN + ["settings", "code_version"]
+COLUMNS = RUN + [
     "mse", "mae", "n_test_windows", "val_mse", "train_seconds", "epoch_seconds", "epoch_val_seconds",
     "predict_seconds", "epochs",
-    "best_epoch", "device", "time_features", "settings", "machine", "torch_version", "tsforecast_version", "git_commit",
-    "finished_at",
+    "best_epoch", "device", "time_features", "settings", "code_version", "run_id", "shared_fit_with", "loss_curve",
+    "machine", "torch_version", "tsforecast_version", "git_commit", "finished_at",
 ]
 #: published baselines shown beside every row, for context (same protocol, lookback 96)
 REFERENCE_BASELINES = [("DLinear", "96"), ("Repeat", "1")]
 #: calendar features as the reference scripts compute them: hourly set for every dataset (protocol.md §5)
 PROTOCOL_TIME_FEATURES = "h"
+#: test windows per run whose forecast and truth are saved for the report's figures (first, middle, last)
+FORECAST_WINDOWS = 3
+#: look-back steps saved before each of those windows (context in the figure)
+FORECAST_HISTORY = 96
+
+
+# ---------------------------------------------------------------------- code version
+#: the numeric core every run goes through besides its model's own code: the training loop, the
+#: rollout, the metrics and the data pipeline from split to windows. Left out on purpose: the
+#: Forecaster's input checks and the API glue (``forecaster.py``, ``validation.py``, ``calendar.py``:
+#: the settings they resolve are in the key already), the benchmark and report code, the CLI.
+SHARED_CODE = ("training.py", "rollout.py", "metrics.py", "data/splits.py", "data/scaling.py", "data/windows.py",
+               "data/timefeatures.py")
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _code_text(path: Path) -> str:
+    """A module's code without comments, docstrings, blank lines and spacing inside lines (indentation is
+    kept: it is structure), so editing prose does not change the code version."""
+    source = path.read_text(encoding="utf-8")
+    lines = source.splitlines(keepends=True)
+    offsets = np.cumsum([0] + [len(line) for line in lines]).tolist()
+    drop, previous = [], tokenize.NEWLINE
+    tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    for i, token in enumerate(tokens):
+        if token.type == tokenize.COMMENT:
+            drop.append((token.start, token.end))
+        elif (token.type == tokenize.STRING and previous in (tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT)
+              and i + 1 < len(tokens) and tokens[i + 1].type in (tokenize.NEWLINE, tokenize.ENDMARKER)):
+            drop.append((token.start, token.end))  # a statement that is only a string: a docstring
+        if token.type not in (tokenize.NL, tokenize.COMMENT):
+            previous = token.type
+    chars = list(source)
+    for (row0, col0), (row1, col1) in drop:
+        for position in range(offsets[row0 - 1] + col0, offsets[row1 - 1] + col1):
+            chars[position] = " "
+    kept = []
+    for line in "".join(chars).splitlines():
+        if line.strip():
+            indent = len(line) - len(line.lstrip())
+            kept.append(" " * indent + " ".join(line.split()))
+    return "\n".join(kept)
+
+
+def _module_file(name: str) -> Path | None:
+    """The source file of module ``tsforecast.x.y`` inside this package (None outside it)."""
+    parts = name.split(".")
+    if parts[0] != "tsforecast":
+        return None
+    base = _PACKAGE_DIR.joinpath(*parts[1:])
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _imported_modules(path: Path, module: str) -> set[str]:
+    """The tsforecast modules ``path`` (module ``module``) imports, relative imports resolved."""
+    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            found.add(target)
+            found.update(f"{target}.{alias.name}" for alias in node.names)  # `from . import module`
+    return {name for name in found if _module_file(name) is not None}
+
+
+#: where a model's own code lives; what it imports from elsewhere is the shared core or API glue
+MODEL_CODE_PACKAGES = ("tsforecast.models.", "tsforecast.layers.", "tsforecast.llm.")
+
+
+@functools.lru_cache(maxsize=None)
+def model_code_files(model: str) -> tuple[Path, ...]:
+    """The model's own code: its spec's module and every module of ``models/``, ``layers/`` and
+    ``llm/`` it imports, transitively."""
+    spec_class = get_model_class(model)
+    start = spec_class.__module__
+    first = _module_file(start) or Path(sys.modules[start].__file__)
+    seen, todo, files = {start}, [(start, first)], []
+    while todo:
+        name, path = todo.pop()
+        files.append(path)
+        for other in sorted(_imported_modules(path, name) - seen):
+            if not other.startswith(MODEL_CODE_PACKAGES):
+                continue
+            seen.add(other)
+            todo.append((other, _module_file(other)))
+    return tuple(sorted(set(files)))
+
+
+def _digest(paths) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(_code_text(path).encode())
+    return digest.hexdigest()[:8]
+
+
+@functools.lru_cache(maxsize=None)
+def code_version(model: str) -> str:
+    """``<package version>+<model code hash>.<shared code hash>``: the package version, a hash of the
+    model's own code (:func:`model_code_files`) and one of the shared numeric core (``SHARED_CODE``),
+    each without comments, docstrings and layout. Editing one model re-runs that model's rows only;
+    editing the training loop or the metrics re-runs every row; prose, other models and the API glue
+    re-run nothing. Cached per process (a sweep runs one code)."""
+    from . import __version__
+
+    shared = [_PACKAGE_DIR / name for name in SHARED_CODE]
+    return f"{__version__}+{_digest(model_code_files(model))}.{_digest(shared)}"
 
 
 def machine_description() -> str:
@@ -75,11 +213,8 @@ def read_results(out: Path) -> pd.DataFrame:
     path = Path(out) / RESULTS_FILE
     if not path.is_file():
         return pd.DataFrame(columns=COLUMNS)
-    return pd.read_csv(path, dtype={"params": str}, keep_default_na=False, na_values=[""])
-
-
-def _run_key(model: str, dataset: str, horizon: int, lookback: int, seed: int, params: str) -> tuple:
-    return (model, dataset, int(horizon), int(lookback), int(seed), params)
+    text = {name: str for name in ("params", "settings", "code_version", "run_id", "loss_curve")}
+    return pd.read_csv(path, dtype=text, keep_default_na=False, na_values=[""])
 
 
 @functools.lru_cache(maxsize=4)
@@ -100,6 +235,15 @@ class BenchData:
     split: Split
     freq: str | None  # None: inferred from the timestamps
     time_features: str
+    #: a user's CSV: the sha256 of its bytes (an edited file is other data); "" for a bundled dataset
+    fingerprint: str = ""
+
+    @property
+    def description(self) -> dict:
+        """How the data was split and read, for the resume key."""
+        split = "protocol" if not self.fingerprint else USER_SPLIT_SCHEME
+        return {"split": split, "freq": self.freq, "time_features": self.time_features,
+                **({"sha256": self.fingerprint} if self.fingerprint else {})}
 
 
 def is_user_csv(dataset: str) -> bool:
@@ -145,6 +289,11 @@ def _read_user_csv(path: str, stamp: tuple, date_column: str | None, dayfirst: b
     return read_csv_series(path, date_column=date_column, dayfirst=dayfirst)
 
 
+@functools.lru_cache(maxsize=4)
+def _file_sha256(path: str, stamp: tuple) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def resolve_dataset(dataset: str, lookback: int, horizon: int = 1, date_column: str | None = None,
                     dayfirst: bool = False) -> BenchData:
     """A bundled dataset: the protocol's split, step and hourly calendar features (as the reference scripts).
@@ -158,50 +307,81 @@ def resolve_dataset(dataset: str, lookback: int, horizon: int = 1, date_column: 
     if not path.is_file():
         read_csv_series(path)  # raises the reader's own message: no such file, a folder
     stat = path.stat()
-    frame = _read_user_csv(str(path), (str(path.resolve()), stat.st_mtime_ns, stat.st_size), date_column, dayfirst)
+    stamp = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    frame = _read_user_csv(str(path), stamp, date_column, dayfirst)
     name = user_dataset_name(path)
     _check_user_rows(name, len(frame), lookback, horizon)
-    return BenchData(name, protocol_split(frame, lookback, scheme=USER_SPLIT_SCHEME), None, "auto")
+    return BenchData(name, protocol_split(frame, lookback, scheme=USER_SPLIT_SCHEME), None, "auto",
+                     _file_sha256(str(path), stamp))
+
+
+def run_settings(model: str, data: BenchData, horizon: int, model_params: dict, training: dict,
+                 lookback: int = 96, device: str = "auto") -> tuple:
+    """What a run will use, before it runs: ``(spec, training settings, settings JSON)``.
+
+    The spec holds the family's reference settings for this dataset and horizon under the user's
+    explicit params; the JSON (the row's ``settings``, part of the resume key) holds every model
+    hyperparameter, the resolved training config (the family's defaults under the user's) and how the
+    data was split and read."""
+    reference = get_model_class(model).reference_config(data.name, horizon)
+    spec = build_spec(model, {**reference.get("params", {}), **model_params})
+    training = {**reference.get("training", {}), **training}
+    config = vars(Forecaster(model=spec, lookback=lookback, horizon=horizon, **training)._training_config(spec))
+    config.pop("verbose", None)  # how chatty a fit is changes no result
+    settings = json.dumps({"model": _jsonable(spec.get_params()), "training": _jsonable(config),
+                           "data": data.description}, sort_keys=True)
+    return spec, training, settings
+
+
+def run_id(model: str, dataset: str, horizon: int, lookback: int, seed: int, params: str, settings: str,
+           code: str) -> str:
+    """A file-name-safe id of one run: readable parts plus a hash of everything in the resume key."""
+    digest = hashlib.sha256("\0".join(map(str, (params, settings, code))).encode()).hexdigest()[:8]
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{model}_{dataset}")
+    return f"{name}_L{lookback}_H{horizon}_s{seed}_{digest}"
 
 
 def run_one(model: str, dataset: str, horizon: int, lookback: int, seed: int, model_params: dict,
             training: dict, device: str = "auto", verbose: int = 0, fitted: dict | None = None,
-            date_column: str | None = None, dayfirst: bool = False) -> dict:
+            date_column: str | None = None, dayfirst: bool = False, forecast_windows: int = 0) -> dict:
     """Fit on the protocol's train split (early stopping on val), score every test window.
 
     ``dataset``: a bundled name or a CSV file of the user's own (``date_column``, ``dayfirst``: how
     to read it), see :func:`resolve_dataset`.
     ``fitted``: a dict kept across the runs of a sweep; models whose spec says
     ``one_model_for_all_horizons`` (their training does not depend on the horizon) are fitted once
-    per dataset/seed/settings and scored at every horizon by rollout, as their papers do.
+    per dataset/seed/settings and scored at every horizon by rollout, as their papers do. Only one
+    fitted model is kept, so a sweep plans the horizons of one fit next to each other. A run scored
+    with an earlier run's fit reports ``train_seconds`` 0 and that run's horizon in ``shared_fit_with``
+    (the fit's time is on that run's row, once); its epochs, losses and curves are the fit's.
+    ``forecast_windows``: also return the forecast and truth of that many test windows (first to
+    last, evenly spaced) of the last channel as ``"forecasts"`` (a DataFrame, for the report's figures).
     """
     data = resolve_dataset(dataset, lookback, horizon, date_column, dayfirst)
     split = data.split
-    # The family's reference settings for this dataset/horizon, under what the user set explicitly.
-    reference = get_model_class(model).reference_config(data.name, horizon)
-    spec = build_spec(model, {**reference.get("params", {}), **model_params})
-    training = {**reference.get("training", {}), **training}
+    spec, training, settings = run_settings(model, data, horizon, model_params, training, lookback)
     shared_fit = fitted is not None and spec.one_model_for_all_horizons
-    key = (model, data.name, lookback, seed, repr(spec.get_params()), repr(sorted(training.items())))
+    key = (model, data.name, lookback, seed, settings)
+    shared_with = None
     if shared_fit and key in fitted:
-        forecaster = fitted[key]
+        forecaster, shared_with = fitted[key]
     else:
         forecaster = Forecaster(model=spec, lookback=lookback, horizon=horizon, random_state=seed, freq=data.freq,
                                 time_features=data.time_features, device=device, verbose=verbose, **training)
         forecaster.fit(split.train, val_df=split.val)
         if shared_fit:
             fitted.clear()  # keep one fitted model alive at a time
-            fitted[key] = forecaster
+            fitted[key] = (forecaster, horizon)
     started = time.perf_counter()
     scores = forecaster.evaluate(split.test, horizon=horizon)
     predict_seconds = time.perf_counter() - started
     result = forecaster.training_
-    return {
+    row = {
         "mse": scores["mse"],
         "mae": scores["mae"],
         "n_test_windows": scores["n_windows"],
         "val_mse": min(result.val_loss) if result.val_loss else np.nan,
-        "train_seconds": forecaster.fit_seconds_,
+        "train_seconds": 0.0 if shared_with is not None else forecaster.fit_seconds_,
         "epoch_seconds": float(np.mean(result.epoch_seconds)) if result.epoch_seconds else np.nan,
         "epoch_val_seconds": float(np.mean(result.val_seconds)) if result.val_seconds else np.nan,
         "predict_seconds": predict_seconds,
@@ -210,24 +390,99 @@ def run_one(model: str, dataset: str, horizon: int, lookback: int, seed: int, mo
         "device": str(forecaster.device_),
         "time_features": forecaster.time_feature_freq_ or "",
         # every setting the run actually used, so a row can be reproduced without the code's defaults
-        "settings": json.dumps({"model": _jsonable(spec.get_params()),
-                                "training": _jsonable(vars(forecaster._training_config(spec)))}, sort_keys=True),
+        "settings": settings,
+        "code_version": code_version(model),
+        "shared_fit_with": np.nan if shared_with is None else shared_with,
+        "loss_curve": _loss_curve(result),
     }
+    if forecast_windows:
+        row["forecasts"] = _forecast_windows(forecaster, split.test, lookback, horizon, forecast_windows)
+    return row
+
+
+def _loss_curve(result) -> str:
+    """Per-epoch training and validation loss as JSON ("" for a model that does not train by gradient)."""
+    if not result.train_loss:
+        return ""
+    def clean(values):
+        return [None if not np.isfinite(v) else float(f"{v:.6g}") for v in values]
+    return json.dumps({"train": clean(result.train_loss), "val": clean(result.val_loss)})
+
+
+def _forecast_windows(forecaster: Forecaster, test: pd.DataFrame, lookback: int, horizon: int, n: int) -> pd.DataFrame:
+    """Forecast and truth (data units) of the last channel for ``n`` test windows, with up to
+    ``FORECAST_HISTORY`` look-back steps before each (step <= 0: history, no forecast)."""
+    last = len(test) - lookback - horizon
+    starts = sorted(set(np.linspace(0, last, n).round().astype(int).tolist()))
+    channel = test.columns[-1]
+    history = min(lookback, FORECAST_HISTORY)
+    frames = []
+    for window, start in enumerate(starts):
+        origin = start + lookback  # the first forecast step
+        forecast = forecaster.predict(test.iloc[start:origin], horizon=horizon)[channel].to_numpy()
+        frames.append(pd.DataFrame({
+            "window": window, "origin": str(test.index[origin]), "channel": str(channel),
+            "step": np.arange(-history + 1, horizon + 1),
+            "truth": test[channel].iloc[origin - history:origin + horizon].to_numpy(),
+            "forecast": np.concatenate([np.full(history, np.nan), forecast]),
+        }))
+    return pd.concat(frames, ignore_index=True)
 
 
 def _jsonable(params: dict) -> dict:
     return {k: v if isinstance(v, (int, float, str, bool, type(None), list)) else repr(v) for k, v in params.items()}
 
 
+def _row_key(row: dict) -> tuple | None:
+    """A recorded row's resume key; None for rows recorded before settings and code were keyed."""
+    if any(not isinstance(row.get(k), str) or not row.get(k) for k in ("settings", "code_version")):
+        return None
+    return (row["model"], row["dataset"], int(row["horizon"]), int(row["lookback"]), int(row["seed"]), row["params"],
+            row["settings"], row["code_version"])
+
+
+def plan_sweep(models: list[str], sources: dict, horizons: list[int], lookback: int, seeds: list[int],
+               results: pd.DataFrame, model_params: dict, training: dict, params_json: str,
+               date_column: str | None = None, dayfirst: bool = False) -> tuple[list[dict], int, int]:
+    """The runs ``results`` does not hold yet, as dicts of the row's key columns, and (runs already
+    done, recorded runs that no longer match and are re-run).
+
+    Ordered by dataset, model, settings, seed, then horizon, so a fit shared by all horizons is used
+    for all of them before the next one replaces it."""
+    done = {_row_key(r) for r in results.to_dict("records")} - {None}
+    recorded = {(r["model"], r["dataset"], int(r["horizon"]), int(r["lookback"]), int(r["seed"]), r["params"])
+                for r in results.to_dict("records")}
+    plan, n_done, n_stale = [], 0, 0
+    for d_index, (dataset, source) in enumerate(sources.items()):
+        data = resolve_dataset(source, lookback, max(horizons), date_column, dayfirst)
+        for m_index, model in enumerate(models):
+            code = code_version(model)
+            settings_order: dict[str, int] = {}
+            for s_index, seed in enumerate(seeds):
+                for h_index, horizon in enumerate(horizons):
+                    settings = run_settings(model, data, horizon, model_params, training, lookback)[2]
+                    key = (model, dataset, int(horizon), int(lookback), int(seed), params_json, settings, code)
+                    if key in done:
+                        n_done += 1
+                        continue
+                    n_stale += key[:6] in recorded
+                    order = (d_index, m_index, settings_order.setdefault(settings, len(settings_order)), s_index, h_index)
+                    plan.append({"order": order, **dict(zip(KEY, key))})
+    plan.sort(key=lambda run: run.pop("order"))
+    return plan, n_done, n_stale
+
+
 def run_sweep(models: list[str], datasets: list[str], horizons: list[int], lookback: int, seeds: list[int],
               out: str | Path, model_params: dict | None = None, training: dict | None = None,
               device: str = "auto", verbose: int = 0, command: str | None = None,
               log: Callable[[str], None] = print, date_column: str | None = None,
-              dayfirst: bool = False) -> pd.DataFrame:
+              dayfirst: bool = False, figures: bool = True) -> pd.DataFrame:
     """Run every missing combination; returns all results in ``out`` (old and new).
 
     ``datasets``: bundled names and/or CSV files of the user's own (read with ``date_column`` and
     ``dayfirst``, split 70/10/20, recorded under the file's name; see :func:`resolve_dataset`).
+    Each run saves a few test windows' forecasts to ``out/forecasts/<run_id>.csv``; when the sweep
+    ends, the report's figures are drawn (``figures=False``: not).
     """
     from . import __version__
 
@@ -244,37 +499,52 @@ def run_sweep(models: list[str], datasets: list[str], horizons: list[int], lookb
                     raise ValueError(f"seeds must be non-negative integers, got {value!r}")
             else:
                 check_positive_int(name, value)
-    sources = _dataset_sources(datasets, lookback, max(horizons), date_column, dayfirst)
-    datasets = [name for name, _ in sources]
-    sources = dict(sources)
+    sources = dict(_dataset_sources(datasets, lookback, max(horizons), date_column, dayfirst))
     params_json = json.dumps({**model_params, **{f"train.{k}": v for k, v in training.items()}}, sort_keys=True)
+    results = read_results(out)
+    plan, n_done, n_stale = plan_sweep(models, sources, horizons, lookback, seeds, results, model_params, training,
+                                       params_json, date_column, dayfirst)
     if command:
         stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         with open(_ensure_dir(out) / COMMANDS_FILE, "a") as handle:
             handle.write(f"# {stamp} on {machine_description()}\n{command}\n")
-    results = read_results(out)
-    done = {_run_key(*(r[k] for k in KEY)) for r in results.to_dict("records")}
-    plan = [(m, d, h, s) for d in datasets for m in models for h in horizons for s in seeds
-            if _run_key(m, d, h, lookback, s, params_json) not in done]
-    log(f"{len(plan)} runs to do ({len(done)} already in {out / RESULTS_FILE})")
+    stale = f"; {n_stale} recorded with other settings or code, re-run" if n_stale else ""
+    log(f"{len(plan)} runs to do ({n_done} already in {out / RESULTS_FILE}{stale})")
     fitted: dict = {}
-    for i, (model, dataset, horizon, seed) in enumerate(plan, 1):
-        row = {"model": model, "dataset": dataset, "horizon": horizon, "lookback": lookback, "seed": seed,
-               "params": params_json}
+    for i, run in enumerate(plan, 1):
+        model, dataset, horizon, seed = run["model"], run["dataset"], run["horizon"], run["seed"]
+        row = {k: run[k] for k in RUN}
+        row["run_id"] = run_id(*(run[k] for k in KEY))
         row.update(run_one(model, sources[dataset], horizon, lookback, seed, model_params, training, device, verbose,
-                           fitted, date_column=date_column, dayfirst=dayfirst))
+                           fitted, date_column=date_column, dayfirst=dayfirst, forecast_windows=FORECAST_WINDOWS))
+        forecasts = row.pop("forecasts")
+        # written before the row: a recorded row's forecast file always exists
+        write_atomic(out / FORECASTS_DIR / f"{row['run_id']}.csv", forecasts.to_csv(index=False, float_format="%.5g"))
         row.update({"machine": machine_description(), "torch_version": torch.__version__,
                     "tsforecast_version": __version__, "git_commit": git_commit(),
                     "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
         results = pd.concat([results, pd.DataFrame([row])], ignore_index=True)[COLUMNS] if len(results) else \
             pd.DataFrame([row])[COLUMNS]
         write_atomic(out / RESULTS_FILE, results.to_csv(index=False, float_format="%.6g"))
-        write_atomic(out / REPORT_FILE, render_report(results, out))
+        write_atomic(out / REPORT_FILE, render_report(results, out, figures=None))
+        shared = f", fit shared with H={row['shared_fit_with']}" if row["shared_fit_with"] == row["shared_fit_with"] \
+            else f", fit {row['train_seconds']:.1f}s"
         log(f"[{i}/{len(plan)}] {model} {dataset} H={horizon} seed={seed}: mse={row['mse']:.4f} mae={row['mae']:.4f} "
-            f"({row['epochs']} epochs, fit {row['train_seconds']:.1f}s, test {row['predict_seconds']:.1f}s)")
-    if not plan and len(results):
-        write_atomic(out / REPORT_FILE, render_report(results, out))
+            f"({row['epochs']} epochs{shared}, test {row['predict_seconds']:.1f}s)")
+    if len(results):
+        write_report(results, out, figures=figures)
     return results
+
+
+def write_report(results: pd.DataFrame, out: Path, figures: bool = True) -> Path:
+    """Draw the figures (``figures=True``) and write ``report.md`` linking them."""
+    drawn = None
+    if figures:
+        from .figures import write_figures
+
+        drawn = write_figures(current_rows(results), Path(out))
+    write_atomic(Path(out) / REPORT_FILE, render_report(results, out, figures=drawn))
+    return Path(out) / REPORT_FILE
 
 
 def _dataset_sources(datasets: list[str], lookback: int, horizon: int, date_column, dayfirst) -> list[tuple]:
@@ -297,7 +567,7 @@ def _dataset_sources(datasets: list[str], lookback: int, horizon: int, date_colu
 
 def merge_results(sources: list[str | Path], out: str | Path) -> pd.DataFrame:
     """Merge results folders (parallel parts of one sweep) into ``out``: rows of runs already in ``out``
-    or in an earlier source are kept once (the first seen wins), commands are appended."""
+    or in an earlier source are kept once (the first seen wins), commands and forecast files are added."""
     out = Path(out)
     frames, commands = [read_results(out)], []
     for source in sources:
@@ -307,10 +577,13 @@ def merge_results(sources: list[str | Path], out: str | Path) -> pd.DataFrame:
         if source.resolve() == out.resolve():
             continue
         frames.append(read_results(source))
+        for file in sorted((source / FORECASTS_DIR).glob("*.csv")):
+            if not (out / FORECASTS_DIR / file.name).is_file():
+                write_atomic(out / FORECASTS_DIR / file.name, file.read_text())
         if (source / COMMANDS_FILE).is_file():
             commands.append((source / COMMANDS_FILE).read_text())
     merged = pd.concat([f for f in frames if len(f)], ignore_index=True)
-    merged = merged.drop_duplicates(subset=KEY, keep="first").reindex(columns=COLUMNS)
+    merged = merged.reindex(columns=COLUMNS).drop_duplicates(subset=KEY, keep="first")
     _ensure_dir(out)
     # A source merged again (a resumed part) adds only the commands not recorded yet.
     recorded = (out / COMMANDS_FILE).read_text() if (out / COMMANDS_FILE).is_file() else ""
@@ -329,6 +602,30 @@ def _ensure_dir(path: Path) -> Path:
 
 
 # ---------------------------------------------------------------------- report
+def current_rows(results: pd.DataFrame) -> pd.DataFrame:
+    """The newest row of each run (a re-run after a settings or code change supersedes the older row,
+    which stays in results.csv)."""
+    if results.empty:
+        return results
+    return results.drop_duplicates(subset=RUN, keep="last")
+
+
+def shared_fit_rows(results: pd.DataFrame) -> pd.Series:
+    """True for rows scored with another row's fit (its time is on that row). Rows recorded before
+    ``shared_fit_with`` existed repeated the full fit time on every horizon: for a model fitted once for
+    all horizons, the rows of one dataset/seed/settings with the same fit time, epochs and validation
+    loss are one fit, counted on its smallest horizon."""
+    shared = results.get("shared_fit_with", pd.Series(np.nan, index=results.index)).notna()
+    legacy = results.get("code_version", pd.Series(np.nan, index=results.index)).isna()
+    one_fit = results["model"].map(lambda m: get_model_class(m).one_model_for_all_horizons)
+    candidates = results[legacy & one_fit & results["train_seconds"].notna()]
+    fit_columns = ["model", "dataset", "lookback", "seed", "params", "train_seconds", "epochs"]
+    for _, rows in candidates.groupby(fit_columns, sort=False, dropna=False):
+        if len(rows) > 1:
+            shared[rows.index[rows["horizon"] != rows["horizon"].min()]] = True
+    return shared
+
+
 def _published_lookup() -> dict:
     table = published_results()
     return {(r.model, r.dataset, str(r.horizon), str(r.lookback)): (float(r.mse), float(r.mae))
@@ -352,7 +649,35 @@ def _fmt(x, digits=3):
     return "" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:.{digits}f}"
 
 
-def render_report(results: pd.DataFrame, out: Path | None = None) -> str:
+def run_label(model: str, params: str) -> str:
+    return model if params in ("{}", "") else f"{model} {params}"
+
+
+#: the horizons a published "avg" row averages over (datasets/published_results.csv)
+PUBLISHED_AVERAGE_HORIZONS = [96, 192, 336, 720]
+#: marks a published figure (or average) at another look-back than ours
+OTHER_LOOKBACK = "‡"
+OTHER_LOOKBACK_NOTE = (f"{OTHER_LOOKBACK} The published figure is at another look-back than ours (its L in brackets): "
+                       "the ratio compares different look-backs, not like for like.")
+
+
+def group_runs(results: pd.DataFrame) -> pd.DataFrame:
+    """Means over seeds per model, params, dataset, horizon and look-back (newest row of each run)."""
+    rows = current_rows(results).copy()
+    rows["fit_s"] = rows["train_seconds"].where(~shared_fit_rows(rows))
+    rows["shared"] = rows["fit_s"].isna() & rows["train_seconds"].notna()
+    return (rows.groupby(["dataset", "model", "params", "horizon", "lookback"], sort=False)
+            .agg(mse=("mse", "mean"), mae=("mae", "mean"), mse_std=("mse", "std"), seeds=("seed", "nunique"),
+                 windows=("n_test_windows", "first"), epochs=("epochs", "mean"),
+                 train_s=("fit_s", "mean"), shared=("shared", "all"), epoch_s=("epoch_seconds", "mean"),
+                 predict_s=("predict_seconds", "mean"), device=("device", "first"))
+            .reset_index()
+            .sort_values("dataset", kind="stable"))  # merged sweeps list datasets in any order
+
+
+def render_report(results: pd.DataFrame, out: Path | None = None, figures: tuple | None = None) -> str:
+    """report.md's text. ``figures``: what :func:`tsforecast.figures.write_figures` drew, as
+    ``([(file, caption), ...], [notes])``, linked at the end; None: say when figures are drawn."""
     lookup = _published_lookup()
     lines = ["# Benchmark report", ""]
     lines += [
@@ -372,13 +697,11 @@ def render_report(results: pd.DataFrame, out: Path | None = None) -> str:
         lines += ["```", ""]
     if results.empty:
         return "\n".join(lines + ["No results yet."]) + "\n"
-    grouped = (results.groupby(["dataset", "model", "params", "horizon", "lookback"], sort=False)
-               .agg(mse=("mse", "mean"), mae=("mae", "mean"), mse_std=("mse", "std"), seeds=("seed", "nunique"),
-                    windows=("n_test_windows", "first"), epochs=("epochs", "mean"),
-                    train_s=("train_seconds", "mean"), epoch_s=("epoch_seconds", "mean"),
-                    predict_s=("predict_seconds", "mean"), device=("device", "first"))
-               .reset_index()
-               .sort_values("dataset", kind="stable"))  # merged sweeps list datasets in any order
+    superseded = len(results) - len(current_rows(results))
+    if superseded:
+        lines += [f"{superseded} older row(s) of runs re-run with other settings or code are kept in `{RESULTS_FILE}` "
+                  "and left out below (the newest row of each run is shown).", ""]
+    grouped = group_runs(results)
     ref_names = " | ".join(f"{name} (L={lb}) MSE | ratio" for name, lb in REFERENCE_BASELINES)
     for dataset, table in grouped.groupby("dataset", sort=False):
         table = table.sort_values(["model", "params", "horizon", "lookback"], kind="stable")
@@ -386,61 +709,105 @@ def render_report(results: pd.DataFrame, out: Path | None = None) -> str:
         lines += [f"| model | H | L | MSE | MAE | seeds | published MSE / MAE (L) | ratio MSE | ratio MAE | {ref_names} "
                   "| test windows | epochs | fit s | s/epoch | test s | device |"]
         lines += ["|" + "---|" * (15 + 2 * len(REFERENCE_BASELINES))]
+        other_lookback = any_shared = False
         for r in table.itertuples():
             spec = get_model_class(r.model)
-            label = r.model if r.params in ("{}", "") else f"{r.model} {r.params}"
             pub = _published_for(lookup, spec.published_name, dataset, r.horizon, r.lookback)
-            pub_cells = (f"{pub[0]:.3f} / {pub[1]:.3f} ({pub[2]})", _fmt(r.mse / pub[0]), _fmt(r.mae / pub[1])) \
+            mark = ""
+            if pub and int(pub[2]) != int(r.lookback):
+                mark, other_lookback = " " + OTHER_LOOKBACK, True
+            pub_cells = (f"{pub[0]:.3f} / {pub[1]:.3f} ({pub[2]}){mark}", _fmt(r.mse / pub[0]), _fmt(r.mae / pub[1])) \
                 if pub else ("—", "", "")
             ref_cells = []
             for name, lb in REFERENCE_BASELINES:
                 ref = lookup.get((name, dataset, str(r.horizon), lb))
                 ref_cells += [_fmt(ref[0]), _fmt(r.mse / ref[0])] if ref else ["—", ""]
             mse = _fmt(r.mse, 4) + (f" ± {r.mse_std:.4f}" if r.seeds > 1 else "")
+            fit = "shared" if r.shared else _fmt(r.train_s, 1)
+            any_shared |= bool(r.shared)
             lines.append(
-                f"| {label} | {r.horizon} | {r.lookback} | {mse} | {_fmt(r.mae, 4)} | {r.seeds} | {' | '.join(pub_cells)} | "
-                f"{' | '.join(ref_cells)} | {r.windows} | {_fmt(r.epochs, 1)} | {_fmt(r.train_s, 1)} | "
+                f"| {run_label(r.model, r.params)} | {r.horizon} | {r.lookback} | {mse} | {_fmt(r.mae, 4)} | {r.seeds} | "
+                f"{' | '.join(pub_cells)} | {' | '.join(ref_cells)} | {r.windows} | {_fmt(r.epochs, 1)} | {fit} | "
                 f"{_fmt(r.epoch_s, 2)} | {_fmt(r.predict_s, 2)} | {r.device} |"
             )
         lines.append("")
+        if other_lookback:
+            lines += [OTHER_LOOKBACK_NOTE, ""]
+        if any_shared:
+            lines += ["`fit s` = shared: one model fitted for all horizons (its spec's `one_model_for_all_horizons`), "
+                      "scored at this horizon; the fit's time is counted once, on the row of the horizon it was fitted "
+                      "at (means over the seeds whose fit it was).", ""]
+    lines += _horizon_averages(grouped, lookup)
+    lines += _overall_averages(grouped, lookup)
+    lines += _figure_section(figures)
+    return "\n".join(lines) + "\n"
+
+
+def _published_average(lookup: dict, model: str, rows: pd.DataFrame) -> tuple[float | None, str]:
+    """The mean published MSE over ``rows``' dataset/horizon/look-back (None unless all are published)
+    and a marker when any of them is at another look-back than ours."""
+    name = get_model_class(model).published_name
+    pubs = [_published_for(lookup, name, d, h, lb) for d, h, lb in zip(rows.dataset, rows.horizon, rows.lookback)]
+    if pubs and not all(pubs) and rows.dataset.nunique() == 1 and sorted(rows.horizon) == PUBLISHED_AVERAGE_HORIZONS:
+        # some papers publish only the average over the four horizons (AutoTimes, Time-LLM)
+        pub = _published_for(lookup, name, rows.dataset.iloc[0], "avg", rows.lookback.iloc[0])
+        pubs = [pub] * len(rows)
+    if not pubs or not all(pubs):
+        return None, ""
+    mixed = any(int(p[2]) != int(lb) for p, lb in zip(pubs, rows.lookback))
+    return float(np.mean([p[0] for p in pubs])), (" " + OTHER_LOOKBACK if mixed else "")
+
+
+def _horizon_averages(grouped: pd.DataFrame, lookup: dict) -> list[str]:
     averages = grouped.groupby(["model", "params", "dataset"], sort=False).agg(
         mse=("mse", "mean"), mae=("mae", "mean"), horizons=("horizon", "nunique")).reset_index()
     ref_head = " | ".join(f"{name} (L={lb}) avg | ratio" for name, lb in REFERENCE_BASELINES)
-    lines += ["## Averages over horizons", "",
-              f"| model | dataset | horizons | MSE | MAE | published MSE avg | ratio | {ref_head} |",
-              "|" + "---|" * (7 + 2 * len(REFERENCE_BASELINES))]
+    lines = ["## Averages over horizons", "",
+             f"| model | dataset | horizons | MSE | MAE | published MSE avg | ratio | {ref_head} |",
+             "|" + "---|" * (7 + 2 * len(REFERENCE_BASELINES))]
+    any_mixed = False
     for r in averages.itertuples():
-        spec = get_model_class(r.model)
         rows = grouped[(grouped.model == r.model) & (grouped.params == r.params) & (grouped.dataset == r.dataset)]
-        pubs = [_published_for(lookup, spec.published_name, r.dataset, h, lb) for h, lb in zip(rows.horizon, rows.lookback)]
-        pub_avg = float(np.mean([p[0] for p in pubs])) if pubs and all(pubs) else None
+        pub_avg, mark = _published_average(lookup, r.model, rows)
+        any_mixed |= bool(mark)
         ref_cells = []
         for name, lb in REFERENCE_BASELINES:
             refs = [lookup.get((name, r.dataset, str(h), lb)) for h in rows.horizon]
             ref_avg = float(np.mean([ref[0] for ref in refs])) if refs and all(refs) else None
             ref_cells += [_fmt(ref_avg), _fmt(r.mse / ref_avg) if ref_avg else ""]
-        label = r.model if r.params in ("{}", "") else f"{r.model} {r.params}"
-        lines.append(f"| {label} | {r.dataset} | {r.horizons} | {_fmt(r.mse, 4)} | {_fmt(r.mae, 4)} | "
-                     f"{_fmt(pub_avg)} | {_fmt(r.mse / pub_avg) if pub_avg else ''} | {' | '.join(ref_cells)} |")
-    lines += _overall_averages(grouped, lookup)
-    return "\n".join(lines) + "\n"
+        lines.append(f"| {run_label(r.model, r.params)} | {r.dataset} | {r.horizons} | {_fmt(r.mse, 4)} | "
+                     f"{_fmt(r.mae, 4)} | {_fmt(pub_avg)}{mark if pub_avg else ''} | "
+                     f"{_fmt(r.mse / pub_avg) if pub_avg else ''} | {' | '.join(ref_cells)} |")
+    if any_mixed:
+        lines += ["", OTHER_LOOKBACK_NOTE.replace("figure is", "average holds figures")]
+    return lines
 
 
 def _overall_averages(grouped: pd.DataFrame, lookup: dict) -> list[str]:
     """Per model, the mean over every dataset x horizon it ran next to the published mean over the same
     runs (the papers' "average over datasets"), for models run on more than one dataset."""
-    lines = []
+    lines, any_mixed = [], False
     for (model, params), rows in grouped.groupby(["model", "params"], sort=False):
         if rows.dataset.nunique() < 2:
             continue
-        spec = get_model_class(model)
-        pubs = [_published_for(lookup, spec.published_name, d, h, lb) for d, h, lb in zip(rows.dataset, rows.horizon, rows.lookback)]
-        pub_avg = float(np.mean([p[0] for p in pubs])) if all(pubs) else None
-        label = model if params in ("{}", "") else f"{model} {params}"
-        lines.append(f"| {label} | {', '.join(rows.dataset.unique())} | {len(rows)} runs | {_fmt(rows.mse.mean(), 4)} | "
-                     f"{_fmt(rows.mae.mean(), 4)} | {_fmt(pub_avg)} | {_fmt(rows.mse.mean() / pub_avg) if pub_avg else ''} |")
+        pub_avg, mark = _published_average(lookup, model, rows)
+        any_mixed |= bool(mark)
+        lines.append(f"| {run_label(model, params)} | {', '.join(rows.dataset.unique())} | {len(rows)} runs | "
+                     f"{_fmt(rows.mse.mean(), 4)} | {_fmt(rows.mae.mean(), 4)} | {_fmt(pub_avg)}{mark if pub_avg else ''} | "
+                     f"{_fmt(rows.mse.mean() / pub_avg) if pub_avg else ''} |")
     if not lines:
         return []
     return ["", "## Averages over datasets and horizons", "",
             "| model | datasets | runs | MSE | MAE | published MSE avg (same runs) | ratio |", "|---|---|---|---|---|---|---|",
-            *lines]
+            *lines, *(["", OTHER_LOOKBACK_NOTE.replace("figure is", "average holds figures")] if any_mixed else [])]
+
+
+def _figure_section(figures: tuple | None) -> list[str]:
+    if figures is None:
+        return ["", "## Figures", "", "Drawn when the sweep finishes, or by `tsforecast report --out DIR`."]
+    drawn, notes = figures
+    lines = ["", "## Figures", ""]
+    for file, caption in drawn:
+        lines += [f"![{caption}]({file})", "", f"*{caption}*", ""]
+    lines += [f"- {note}" for note in notes]
+    return lines if drawn or notes else []

@@ -107,11 +107,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--seeds", type=_int_list, default="0", help="comma-separated random seeds")
     bench.add_argument("--params", type=_json_object, default="{}",
                        help='model hyperparameters as JSON, e.g. \'{"ar_reg": 1}\'')
-    bench.add_argument("--out", required=True, help="results folder (results.csv, report.md); reruns skip finished runs")
+    bench.add_argument("--out", required=True,
+                       help="results folder (results.csv, report.md, fig_*.png, forecasts/); reruns skip runs "
+                            "finished with the same settings and code")
     _add_csv_args(bench)
     _add_training_args(bench)
 
-    report = add_command("report", "rewrite report.md from a results folder",
+    report = add_command("report", "rewrite report.md and its figures (fig_*.png) from a results folder",
                          "example:\n  tsforecast report --out all --merge part1 part2")
     report.add_argument("--out", required=True, help="results folder holding results.csv")
     report.add_argument("--merge", nargs="+", metavar="DIR",
@@ -167,8 +169,7 @@ def cmd_bench(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .bench import REPORT_FILE, RESULTS_FILE, merge_results, read_results, render_report
-    from .io import write_atomic
+    from .bench import RESULTS_FILE, merge_results, read_results, write_report
 
     out = Path(args.out)
     if args.merge:
@@ -176,8 +177,7 @@ def cmd_report(args) -> int:
         print(f"{len(merged)} runs in {out / RESULTS_FILE}")
     if not (out / RESULTS_FILE).is_file():
         raise FileNotFoundError(f"no {RESULTS_FILE} in {out}; run `tsforecast bench --out {out}` first")
-    write_atomic(out / REPORT_FILE, render_report(read_results(out), out))
-    print(out / REPORT_FILE)
+    print(write_report(read_results(out), out, figures=True))
     return 0
 
 
