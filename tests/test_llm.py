@@ -326,3 +326,95 @@ def test_autotimes_std_is_not_detached_and_that_changes_no_gradient():
     network._normalize = lambda v: tuple(t.detach() for t in original(v))
     detached = grads()
     assert ours and ours.keys() == detached.keys() and all(torch.equal(ours[k], detached[k]) for k in ours)
+
+
+# ---------------------------------------------------------------------- no silent fallbacks (issue 14)
+def _save_tiny_llm(folder, arch="llama", seed=0, tie=True):
+    """A tiny random causal LM with the test tokenizer, saved as a Hugging Face folder."""
+    from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+
+    tokenizer = backbone_module._test_tokenizer()
+    torch.manual_seed(seed)
+    if arch == "gpt2":  # learned absolute position embeddings
+        model = GPT2LMHeadModel(GPT2Config(vocab_size=len(tokenizer), n_embd=16, n_layer=2, n_head=2, n_positions=512,
+                                           pad_token_id=0, eos_token_id=2, bos_token_id=2))
+    else:
+        model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32,
+                                             num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
+                                             tie_word_embeddings=tie, pad_token_id=0, eos_token_id=2))
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def test_checkpoint_lacking_weights_is_an_error_naming_them(tmp_path, recwarn):
+    from safetensors.torch import save_file
+
+    folder = _save_tiny_llm(tmp_path / "llm", tie=False)
+    weights_file = folder / "model.safetensors"
+    weights = load_file(str(weights_file))
+    # complete: loads quietly, also keeping 1 of 2 blocks (block 1 and the LM head are unused, not missing)
+    load_backbone(str(folder), llm_layers=1)
+    del weights["lm_head.weight"]
+    save_file(weights, str(weights_file), metadata={"format": "pt"})
+    load_backbone(str(folder))  # the dropped LM head may be absent
+    del weights["model.layers.0.self_attn.q_proj.weight"], weights["model.norm.weight"]
+    save_file(weights, str(weights_file), metadata={"format": "pt"})
+    with pytest.raises(BackboneError, match=r"2 missing: model\.layers\.0\.self_attn\.q_proj\.weight, model\.norm"):
+        load_backbone(str(folder), llm_layers=1)
+    assert not [w for w in recwarn if "tsforecast" in str(w.filename)]
+
+
+def test_saved_llm_model_refuses_an_edited_llm_layers(tmp_path):
+    fitted = fit_tiny(tiny_autotimes(llm_layers=2))
+    fitted.save(tmp_path / "m")
+    config_path = tmp_path / "m" / "config.json"
+    config = json.loads(config_path.read_text())
+    saved, built = config["state"]["backbone"], fitted.network_.backbone_reference
+    assert saved["fingerprint"]["digest"] == built["fingerprint"]["digest"]
+    config["params"]["model"]["params"]["llm_layers"] = 1
+    config_path.write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=r"saved with 2 blocks \(llm_layers\).*now builds 1.*set it back to 2"):
+        Forecaster.load(tmp_path / "m")
+
+
+def test_saved_llm_model_refuses_a_different_llm_behind_the_same_name(tmp_path):
+    folder = _save_tiny_llm(tmp_path / "llm", seed=0)
+    fitted = fit_tiny(tiny_autotimes(llm=str(folder)))
+    fitted.save(tmp_path / "m")
+    pd.testing.assert_frame_equal(Forecaster.load(tmp_path / "m").predict(), fitted.predict(), check_exact=True)
+    _save_tiny_llm(folder, seed=1)  # another LLM of the same architecture, same path
+    with pytest.raises(ValueError, match=r"frozen weights differ \(block 0, block 1, embeddings and norms;.*refit"):
+        Forecaster.load(tmp_path / "m")
+
+
+def test_timellm_with_absolute_positions_batched_evaluate_equals_one_by_one_predict(tmp_path):
+    """Left-padded prompts: positions must count real tokens only, else GPT-2's learned absolute
+    position embeddings make a window's forecast depend on how much padding its batch gives it."""
+    folder = _save_tiny_llm(tmp_path / "gpt2", arch="gpt2")
+    data = synthetic_frame(n_rows=200, n_channels=2)
+    data.iloc[:, 0] *= np.linspace(0.01, 100.0, len(data))  # statistics of many lengths -> prompts of many lengths
+    fitted = Forecaster(model=tiny_timellm(llm=str(folder)), lookback=16, horizon=4, max_epochs=1, batch_size=16,
+                        random_state=0, device="cpu").fit(data.iloc[:150])
+    test = data.iloc[150:]
+    batched = fitted.evaluate(test, units="original")
+    errors = [np.abs(fitted.predict(test.iloc[s:s + 16]).to_numpy() - test.iloc[s + 16:s + 20].to_numpy())
+              for s in range(len(test) - 19)]
+    assert batched["n_windows"] == len(errors) > 1
+    np.testing.assert_allclose(batched["mae"], np.mean(errors), rtol=1e-5)
+
+
+def test_default_llm_predicts_english(monkeypatch):
+    """The de-quantised SmolLM2 must be a working language model: its next-token loss on a plain
+    English sentence is 2.66 nats (measured; a random init of the same architecture: 11.0, uniform
+    over the vocabulary: 10.8), so a broken de-quantisation or a random init cannot pass 3.5."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    backbone = load_backbone(DEFAULT_LLM)
+    sentence = ("The quick brown fox jumps over the lazy dog. Paris is the capital of France, and Berlin is the "
+                "capital of Germany.")
+    ids = torch.tensor([backbone.tokenizer(sentence)["input_ids"]])
+    with torch.no_grad():
+        hidden = backbone.body(input_ids=ids).last_hidden_state
+        logits = hidden @ backbone.body.get_input_embeddings().weight.T  # SmolLM2 ties its LM head to them
+    loss = torch.nn.functional.cross_entropy(logits[0, :-1], ids[0, 1:])
+    assert ids.shape[1] == 25 and float(loss) < 3.5, float(loss)

@@ -2,7 +2,8 @@
 
 Adam on the MSE of the network's ``output_len``-step forecast, an epoch-wise learning-rate schedule,
 early stopping on the validation MSE with the best weights restored (a tie with the best so far counts
-as an improvement, as in the reference), one quiet-able tqdm bar.
+as an improvement, as in the reference; only what training changes is copied, :func:`restorable_state`),
+one quiet-able tqdm bar.
 
 Short series: every epoch gets at least ``MIN_STEPS_PER_EPOCH`` (16) optimizer steps. The default
 settings (LTSF reference, family ``training_defaults``) were set on data of thousands of windows, where
@@ -20,7 +21,6 @@ split has 7,825 windows at batch 32 (ETTh1, horizon 720), 8,544 at AR-Net's 512.
 """
 from __future__ import annotations
 
-import copy
 import math
 import time
 import warnings
@@ -122,6 +122,21 @@ def effective_batch_size(batch_size: int, n_windows: int, cap: bool) -> int:
     return batch_size
 
 
+def restorable_state(network: nn.Module) -> dict[str, torch.Tensor]:
+    """A copy of what training can change in ``network``, to restore the best epoch: its
+    ``trainable_state_dict()`` when it has one (the LLM models: their adapters and heads), else every
+    parameter that requires a gradient and every buffer (running statistics). Frozen parameters are
+    never updated, so they are not copied: for AutoTimes on the default LLM that was the whole
+    SmolLM2 body, 540 MB per improvement (tests/test_llm_ablations.py computes the bytes)."""
+    trainable = getattr(network, "trainable_state_dict", None)
+    if trainable is not None:
+        state = trainable()
+    else:
+        frozen = {name for name, p in network.named_parameters(remove_duplicate=False) if not p.requires_grad}
+        state = {k: v for k, v in network.state_dict().items() if k not in frozen}
+    return {k: v.detach().clone() for k, v in state.items()}
+
+
 @torch.no_grad()
 def evaluate_loss(network: nn.Module, windows: Windows, batch_size: int) -> float:
     """Global MSE over all windows (the protocol's metric, not a mean of per-batch means)."""
@@ -191,14 +206,14 @@ def train(network: nn.Module, train_windows: Windows, val_windows: Windows | Non
         bar.update(1)
         if improved:
             best_loss, bad_epochs, result.best_epoch = val_loss, 0, epoch + 1
-            best_state = copy.deepcopy(network.state_dict())
+            best_state = restorable_state(network)
         else:
             bad_epochs += 1
             if bad_epochs >= config.patience:
                 break
     bar.close()
     if best_state is not None:
-        network.load_state_dict(best_state)
+        network.load_state_dict(best_state, strict=False)  # the frozen rest was never changed
     network.eval()
     result.seconds = time.perf_counter() - start
     return result

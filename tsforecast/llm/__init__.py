@@ -1,4 +1,6 @@
 """LLM reprogramming: the frozen LLM backbone and its cached textual-timestamp embeddings."""
-from .backbone import DEFAULT_LLM, Backbone, BackboneError, load_backbone
+from .backbone import (ABLATIONS, DEFAULT_LLM, Backbone, BackboneError, BackboneMismatchError, check_backbone,
+                       load_backbone, parameter_counts)
 
-__all__ = ["DEFAULT_LLM", "Backbone", "BackboneError", "load_backbone"]
+__all__ = ["ABLATIONS", "DEFAULT_LLM", "Backbone", "BackboneError", "BackboneMismatchError", "check_backbone",
+           "load_backbone", "parameter_counts"]

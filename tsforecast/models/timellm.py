@@ -182,8 +182,11 @@ class TimeLLMNetwork(nn.Module):
         embeds = torch.cat([prompt_embeds, patches.to(prompt_embeds.dtype)], dim=1)
         # Deviation (fix): the reference passes no mask, so prompt padding is attended to.
         mask = torch.cat([prompt_mask, prompt_mask.new_ones(len(ids), patches.shape[1])], dim=1)
+        # Positions count real tokens only, so left padding does not shift them: with absolute position
+        # embeddings (GPT-2) a window's forecast would otherwise depend on the batch it is in.
+        positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
         with llm_autocast(x.device, self.llm_dtype):
-            hidden = self.llm(inputs_embeds=embeds, attention_mask=mask).last_hidden_state
+            hidden = self.llm(inputs_embeds=embeds, attention_mask=mask, position_ids=positions).last_hidden_state
         hidden = hidden.float()[:, -self.n_patches:, :self.d_ff]  # (N, P, d_ff)
         out = self.head_dropout(self.head(hidden.transpose(1, 2).reshape(len(ids), -1)))  # d_ff-major flatten
         out = out * std + mean
@@ -205,7 +208,12 @@ class TimeLLM(ModelSpec):
     ----------
     llm, llm_layers, llm_dtype, lora_r, lora_alpha, lora_target_modules, train_stride :
         As for :class:`~tsforecast.models.autotimes.AutoTimes` (default LLM SmolLM2-135M-Instruct,
-        Q4_1 GGUF de-quantised to fp32; all layers, the analogue of the reference's "all 32").
+        Q4_1 GGUF de-quantised to fp32; all layers, the analogue of the reference's "all 32"),
+        including the ablation backbones ``"none"``, ``"attention"``, ``"transformer"`` and
+        ``"random:<name>"`` (Tan et al., NeurIPS 2024). They keep the default LLM's word embeddings
+        (frozen) and tokenizer, so the prototypes, the prompt and the head are those of the full model;
+        with ``"none"`` the prompt has no effect (nothing mixes positions), as in Tan et al.'s
+        "w/o LLM"; attention and Transformer block are causal and mask the prompt padding.
     patch_len, stride, d_model, d_ff, n_heads, num_prototypes, dropout :
         Reference ETTh1 settings: 16, 8, 32, 128, 8, 1000, 0.1.
     description : str
@@ -218,7 +226,9 @@ class TimeLLM(ModelSpec):
     Notes
     -----
     Deviations from the reference, each on purpose: (1) an attention mask over the prompt padding
-    (the reference attends to pad tokens) and left padding, so prompt and patches are contiguous;
+    (the reference attends to pad tokens) and left padding, so prompt and patches are contiguous,
+    with position ids counting real tokens only (so with absolute position embeddings, GPT-2, a
+    window's forecast does not depend on the padding its batch gives it);
     (2) the best validation checkpoint is restored before testing (the shared training loop), and
     (3) every test window is scored (the reference drops the last incomplete batch) — fixes of
     known defects; (4) the prompt statistics are rounded to ``prompt_decimals`` (reference: full
@@ -228,6 +238,9 @@ class TimeLLM(ModelSpec):
     (7) prototypes are cached in eval mode (same values); (8) the learning rate is the reference's
     *effective* one (4e-4 halved every epoch, the result of its unstepped OneCycleLR) under the shared
     "halving" schedule; LoRA and ``train_stride`` are additions.
+
+    The ablation backbones are not benchmarked for Time-LLM yet (Tan et al. found them as good or
+    better in 26 of 26 cases); AutoTimes' first CPU run is in benchmarks/README.md.
     """
 
     name = "timellm"
