@@ -3,6 +3,7 @@ from .data import list_datasets, load_dataset, protocol_split, published_results
 from .forecaster import Forecaster
 from .models import (AR, ARNet, Autoformer, AutoTimes, Informer, ITransformer, ModelSpec, Naive, SeasonalNaive, SMamba,
                      SpaceTime, TimeLLM, list_models)
+from .plotting import plot_forecast
 
 __version__ = "0.1.0"
 
@@ -24,6 +25,7 @@ __all__ = [
     "list_datasets",
     "list_models",
     "load_dataset",
+    "plot_forecast",
     "protocol_split",
     "published_results",
 ]

@@ -16,7 +16,8 @@ from .data.splits import check_window_rows, holdout_split
 from .data.timefeatures import feature_names
 from .data.timefeatures import time_features as calendar_features
 from .data.windows import Windows
-from .metrics import WindowScorer, resolve_season, seasonal_naive_scale
+from .intervals import ConformalCalibration, calibration_start, check_levels, check_method, interval_frame
+from .metrics import IntervalAccumulator, WindowScorer, resolve_season, seasonal_naive_scale
 from .models.base import Dims, ModelSpec
 from .models.registry import get_model_class, resolve_model
 from .params import PARAMETER_CONSTRAINTS, check_training_settings, validate_params
@@ -76,7 +77,8 @@ class Forecaster(BaseEstimator):
         what was used (:mod:`tsforecast.training`).
     validation_fraction : float
         Share of the rows ``fit`` holds out (from the end) for early stopping when no ``val_df`` is
-        given. Ignored by models without gradient training (``naive``, ``ar``), which fit on all rows.
+        given. Models without gradient training (``naive``, ``ar``) fit on all rows; for them it is the
+        share of rows whose windows calibrate the conformal intervals (:mod:`tsforecast.intervals`).
     freq : str or None
         ``None`` infers the step from the index (anchors included: ``"ME"``, ``"W-SAT"``, ``"QS-OCT"``, ``"B"``)
         and rejects irregular or duplicate timestamps, naming the gaps. A pandas frequency takes the rows as
@@ -90,6 +92,12 @@ class Forecaster(BaseEstimator):
         Seasonal period of MASE (``evaluate(X, units="original")``); None takes it from the data's step:
         ``tsforecast.data.calendar.seasonal_period(freq)`` (hourly 24, daily 7, weekly 52, monthly 12,
         quarterly 4, yearly 1).
+    interval_method : {"split", "adaptive"}
+        How ``predict(level=...)`` and ``evaluate(X, level=...)`` build conformal prediction intervals
+        from the calibration windows that ``fit`` scores (the validation windows; see
+        :mod:`tsforecast.intervals`): ``"split"`` a static quantile of their errors per step and
+        channel; ``"adaptive"`` quantile tracking that keeps updating from forecasts whose targets have
+        since been observed, so coverage holds under drift.
     random_state : int or None
         Seed (0 to 2**32 - 1) for weight initialization and shuffling; the global RNGs are left
         untouched. None draws a fresh seed per fit. A numpy RandomState or Generator is not accepted.
@@ -106,7 +114,8 @@ class Forecaster(BaseEstimator):
     coef_, intercept_ : AR coefficients (channels x lags, lag 1 first) and intercepts, in the data's
     units, for linear AR models;  mase_scale_, mase_season_ : MASE's denominator per channel (the
     in-sample seasonal-naive MAE of the training rows, data units) and the season it used (lag 1 when
-    the training rows are too few for one seasonal difference).
+    the training rows are too few for one seasonal difference);  intervals_ : the conformal
+    calibration (calibration rows and their windows' scaled absolute errors per horizon step and channel).
     """
 
     # What each parameter accepts, checked at the start of fit (sklearn's declarative validation).
@@ -114,7 +123,8 @@ class Forecaster(BaseEstimator):
 
     def __init__(self, model="ar", lookback=96, horizon=96, *, max_epochs=None, batch_size=None,
                  learning_rate=None, patience=None, lr_schedule=None, validation_fraction=0.1, freq=None,
-                 time_features="auto", season_length=None, random_state=None, device="auto", verbose=0):
+                 time_features="auto", season_length=None, interval_method="split", random_state=None, device="auto",
+                 verbose=0):
         self.model = model
         self.lookback = lookback
         self.horizon = horizon
@@ -127,6 +137,7 @@ class Forecaster(BaseEstimator):
         self.freq = freq
         self.time_features = time_features
         self.season_length = season_length
+        self.interval_method = interval_method
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
@@ -284,18 +295,58 @@ class Forecaster(BaseEstimator):
             else (frame.values, frame.index)
         self.history_ = pd.DataFrame(last_values[-self.lookback:], columns=self.columns_,
                                      index=self.calendar_.external(last_index[-self.lookback:]))
+        self._calibrate(val_values, val_index, frame)
         self.fit_seconds_ = time.perf_counter() - started
         return self
 
+    # ------------------------------------------------------------------ conformal intervals
+    def _calibrate(self, val_values, val_index, frame: CheckedFrame) -> None:
+        """Score the calibration windows (the validation rows; else the last ``validation_fraction`` of
+        the fit rows, see :mod:`tsforecast.intervals`) at the fitted horizon: one no-grad pass."""
+        if val_values is None or len(val_values) < self.lookback + self.horizon:
+            start = calibration_start(len(frame.values), self.validation_fraction, self.lookback, self.horizon)
+            val_values, val_index = frame.values[start:], frame.index[start:]
+        self.intervals_ = ConformalCalibration(val_values, val_index, self.horizon)
+        self.intervals_.scores_for(self.horizon, self._calibration_scores)
+
+    def _calibration_scores(self, horizon: int) -> np.ndarray:
+        """Absolute scaled errors ``(windows, horizon, C)`` of the calibration rows' windows."""
+        cal = self.intervals_
+        if len(cal.values) < self.lookback + horizon:
+            return np.zeros((0, horizon, len(self.columns_)), dtype=np.float32)
+        return np.concatenate([(forecast - y).abs().cpu().numpy() for y, forecast in
+                               self._window_forecasts(cal.values, cal.index, self.calendar_, horizon)])
+
+    def _interval_rule(self, levels, horizon: int):
+        """For the windows of some data in time order: a function from their scores ``(B, H, C)`` to their
+        radii (``(L, H, C)`` for split, ``(B, L, H, C)`` for adaptive), and the tracker (None for split)."""
+        if getattr(self, "intervals_", None) is None:
+            raise ValueError("this Forecaster has no conformal calibration (it was saved by an older tsforecast); "
+                             "refit it to get intervals")
+        if check_method(self.interval_method) == "split":
+            radii = self.intervals_.split_radii(levels, horizon, self._calibration_scores)
+            return (lambda scores: radii), None
+        tracker = self.intervals_.tracker(levels, horizon, self._calibration_scores)
+        return tracker.radii, tracker
+
     # ------------------------------------------------------------------ predict
-    def predict(self, X=None, horizon=None) -> pd.DataFrame:
+    def predict(self, X=None, horizon=None, level=None) -> pd.DataFrame:
         """Forecast the ``horizon`` steps (default: the fitted horizon) after the end of ``X``.
 
         ``X=None`` continues the data seen by ``fit``. Returns a DataFrame in the original units with
         the fitted columns and the future timestamps as index, continuing ``X``'s calendar in ``X``'s
         kind of index (time zone, PeriodIndex).
+
+        ``level`` (percent, e.g. ``[80, 95]``): conformal prediction intervals (:mod:`tsforecast.intervals`).
+        Each channel's column is followed by its bounds ordered by quantile, as neuralforecast does:
+        ``OT, OT-lo-95, OT-lo-80, OT-hi-80, OT-hi-95``. ``interval_method="adaptive"`` with an ``X``
+        first walks the windows of ``X`` whose targets are all in ``X`` (one forward pass over them; pass
+        the rows since fit to keep it short), from the state fit left, without changing the Forecaster.
+        A horizon beyond the calibrated ones scores the calibration rows' windows at that horizon once
+        (fewer windows: ``rows - lookback - horizon + 1``) and caches them.
         """
         self._check_fitted()
+        levels = check_levels(level)
         horizon = self.horizon if horizon is None else horizon
         check_positive_int("horizon", horizon)
         values, index, calendar = self._context(X)
@@ -305,13 +356,37 @@ class Forecaster(BaseEstimator):
         if series.marks is not None:
             x_mark, future_mark = series.marks[None, :self.lookback], series.marks[None, self.lookback:]
         scaled = autoregressive_forecast(self.network_, series.values[None], x_mark, future_mark, horizon)[0]
-        forecast = self.scaler_.inverse_transform(scaled.double().cpu().numpy())
+        scaled = scaled.double().cpu().numpy()
         future = calendar.external(calendar.future(index[-1], horizon), set_freq=True)
-        return pd.DataFrame(forecast, index=future, columns=self.columns_)
+        if not levels:
+            return pd.DataFrame(self.scaler_.inverse_transform(scaled), index=future, columns=self.columns_)
+        rule, tracker = self._interval_rule(levels, horizon)
+        if tracker is None:
+            radii = rule(None)
+        else:
+            if X is not None:
+                frame = self._check_input(X, min_rows=self.lookback, what="predict data", rows_needed_for="lookback")
+                if len(frame.values) >= self.lookback + horizon:
+                    for y, forecast in self._window_forecasts(frame.values, frame.index, frame.calendar, horizon):
+                        tracker.radii((forecast - y).abs().cpu().numpy(), record=False)
+                tracker.flush()  # every window of X has its targets in X
+            radii = tracker.current()
+        return interval_frame(scaled, radii, levels, self.scaler_, self.columns_, future)
 
     # ------------------------------------------------------------------ evaluation
+    def _window_forecasts(self, values, index, calendar: Calendar, horizon: int, batch_size: int | None = None):
+        """Scaled ``(targets, forecasts)`` of every stride-1 window of ``values``, batch by batch in time
+        order: the one batched no-grad pass behind ``evaluate`` and the conformal calibration."""
+        batch_size = default_eval_batch_size(self.device_) if batch_size is None else batch_size
+        n_future = padded_length(horizon, self.network_.output_len)
+        series = self._prepare(values, index, future_steps=n_future - horizon, calendar=calendar)
+        windows = Windows(series.values, series.marks, self.lookback, horizon, mark_horizon=n_future)
+        with torch.no_grad():
+            for batch in windows.batches(batch_size):
+                yield batch.y, autoregressive_forecast(self.network_, batch.x, batch.x_mark, batch.y_mark, horizon)
+
     @torch.no_grad()
-    def evaluate(self, X, horizon=None, batch_size=None, units="scaled", per_step=False) -> dict:
+    def evaluate(self, X, horizon=None, batch_size=None, units="scaled", per_step=False, level=None) -> dict:
         """Score the forecasts from every stride-1 window of ``X`` (look-back + horizon rows; all windows,
         none dropped). Every metric is one mean over windows x horizon steps x channels.
 
@@ -324,10 +399,17 @@ class Forecaster(BaseEstimator):
         over channels, leaving out (with a warning) channels that were constant in training.
         ``per_step=True`` adds ``"per_step"``: a DataFrame indexed by horizon step 1..H, one column per
         metric (see :class:`tsforecast.metrics.HorizonAccumulator` for how they average back).
+        ``level`` (percent, e.g. ``[80, 95]``): the conformal intervals of every window, scored: adds
+        ``coverage_80`` (percent of targets inside), ``width_80`` (mean width) and ``winkler_80`` (mean
+        interval score, :class:`tsforecast.metrics.IntervalAccumulator`), width and Winkler in the data's
+        units whatever ``units`` is. With ``interval_method="adaptive"`` the windows are walked in time
+        order from the state fit left (the end of the calibration rows, so ``X`` should follow them),
+        each forecast's radius updated only from targets observed by its origin (no look-ahead).
         ``batch_size``: windows per forward pass (None: 1024 on a GPU, 256 on a CPU; the result does
         not depend on it).
         """
         self._check_fitted()
+        levels = check_levels(level)
         scorer = WindowScorer(units, per_step, self.scaler_, getattr(self, "mase_scale_", None), self.columns_)
         horizon = self.horizon if horizon is None else horizon
         check_positive_int("horizon", horizon)
@@ -335,14 +417,22 @@ class Forecaster(BaseEstimator):
         check_positive_int("batch_size", batch_size)
         frame = self._check_input(X, min_rows=self.lookback + horizon, what="evaluation data",
                                   rows_needed_for="lookback + horizon: one window")
-        n_future = padded_length(horizon, self.network_.output_len)
-        series = self._prepare(frame.values, frame.index, future_steps=n_future - horizon, calendar=frame.calendar)
-        windows = Windows(series.values, series.marks, self.lookback, horizon, mark_horizon=n_future)
+        rule = interval_scores = None
+        if levels:
+            rule, _ = self._interval_rule(levels, horizon)
+            interval_scores = IntervalAccumulator(levels, self.scaler_.scale_)
         originals = scorer.original_targets(frame.values, self.lookback, horizon, batch_size, self.device_)
-        for batch, original in zip(windows.batches(batch_size), originals):
-            forecast = autoregressive_forecast(self.network_, batch.x, batch.x_mark, batch.y_mark, horizon)
-            scorer.update(batch.y, forecast, original)
-        return scorer.result()
+        pairs = self._window_forecasts(frame.values, frame.index, frame.calendar, horizon, batch_size)
+        for (y, forecast), original in zip(pairs, originals):
+            scorer.update(y, forecast, original)
+            if rule is not None:
+                radii = rule((forecast - y).abs().cpu().numpy())  # the scores as calibration computes them
+                point = forecast.double().cpu().numpy()[:, None]
+                interval_scores.update(y.double().cpu().numpy(), point - radii, point + radii)
+        result = scorer.result()
+        if interval_scores is not None:
+            result.update(interval_scores.result())
+        return result
 
     def score(self, X, y=None) -> float:
         """Negative MSE of the sliding-window forecasts over ``X`` on the training-scaled data (higher is

@@ -3,10 +3,14 @@
 * ``config.json``: format version, library versions, the Forecaster's params (the model as its
   registry name plus its own params), the fitted state (columns, step, calendar features, scaler
   statistics, training summary) and the index of the stored history.
-* ``model.safetensors``: the network's weights (``network.*``) and the last ``lookback`` rows seen
-  by ``fit`` (``history``, float64, so ``predict()`` continues exactly where it did). A network with
+* ``model.safetensors``: the network's weights (``network.*``), the last ``lookback`` rows seen
+  by ``fit`` (``history``, float64, so ``predict()`` continues exactly where it did) and the conformal
+  calibration (``calibration.values``: its rows, float64; ``calibration.scores.H``: its windows' scaled
+  absolute errors at each horizon H computed so far, float32; their timestamps are in config.json), so
+  intervals after loading are exactly those before. A network with
   ``trainable_state_dict()`` (the LLM models) stores only those weights: its frozen backbone is
-  rebuilt from the spec's reference to it (``llm``, ``llm_layers`` in the params; ``backbone`` in the state).
+  rebuilt from the spec's reference to it (``llm``, ``llm_layers`` in the params; ``backbone`` in the state)
+  and checked against the fingerprint of its weights saved there (``tsforecast.llm.check_backbone``).
 
 No pickle, so loading runs no code from the file; tensors load on CPU unless a device is asked for.
 Writes go to a temporary folder that replaces ``path`` only once complete, so an interrupted save
@@ -31,6 +35,8 @@ from safetensors.torch import load_file, save_file
 
 from .data.calendar import Calendar
 from .data.scaling import scaler_from_state, scaler_state
+from .intervals import ConformalCalibration
+from .llm.backbone import BackboneMismatchError, check_backbone
 from .models.base import Dims
 from .models.registry import build_spec
 from .training import TrainingResult
@@ -119,10 +125,15 @@ def save_forecaster(forecaster, path) -> None:
             "mase_season": forecaster.mase_season_,
         },
     }
+    calibration = getattr(forecaster, "intervals_", None)
+    calibration_tensors = {}
+    if calibration is not None:  # the conformal calibration rows (and their timestamps) and scores
+        config["state"]["intervals"], calibration_tensors = calibration.state()
     trainable = getattr(forecaster.network_, "trainable_state_dict", None)
     weights = trainable() if trainable is not None else forecaster.network_.state_dict()
     tensors = {f"network.{k}": v.detach().cpu().contiguous() for k, v in weights.items()}
     tensors["history"] = torch.from_numpy(np.ascontiguousarray(history.to_numpy(dtype=np.float64, copy=True)))
+    tensors.update({k: torch.from_numpy(v) for k, v in calibration_tensors.items()})
 
     _check_save_target(path)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
@@ -261,8 +272,18 @@ def load_forecaster(path, device: str | None = None):
                                  f"{n_columns} columns")
         if len(history_index) != forecaster.lookback:
             raise ValueError(f"history_index has {len(history_index)} timestamps for lookback {forecaster.lookback}")
+        # models saved before intervals were calibrated: none (predict(level=...) says to refit)
+        intervals = state.get("intervals")
+        forecaster.intervals_ = None if intervals is None else ConformalCalibration.from_state(intervals, tensors)
+        if forecaster.intervals_ is not None and forecaster.intervals_.values.shape[1] != n_columns:
+            raise ValueError(f"the calibration rows have {forecaster.intervals_.values.shape[1]} columns for "
+                             f"{n_columns}")
         spec.check(forecaster.dims_)
         network = spec.build(forecaster.dims_)
+        # an LLM model's frozen backbone is rebuilt, not stored: it must be the one it was trained with
+        check_backbone(state.get("backbone"), getattr(network, "backbone_reference", None))
+    except BackboneMismatchError:
+        raise  # its message says what differs and what to do; not "damaged, re-save"
     except (KeyError, TypeError, ValueError, AttributeError) as err:
         detail = f"missing key {err.args[0]!r}" if isinstance(err, KeyError) else str(err)
         raise ValueError(f"{config_path} is damaged or was edited ({detail}); re-save the model") from None

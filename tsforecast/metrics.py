@@ -32,6 +32,7 @@ import torch
 
 from .data.calendar import seasonal_period
 from .data.windows import Windows
+from .intervals import level_name
 from .validation import check_positive_int
 
 UNITS = ("scaled", "original")
@@ -285,3 +286,49 @@ class WindowScorer:
                 result["per_step"] = self.steps.result(metrics=("mse", "mae"), per_step=True)["per_step"]
             return result
         return self.steps.result(per_step=self.per_step)
+
+
+# ---------------------------------------------------------------------------- prediction intervals
+class IntervalAccumulator:
+    """Streams batches of targets and interval bounds into, per level, the coverage (percent of targets
+    inside ``[lower, upper]``), the mean width and the mean Winkler interval score (Gneiting & Raftery
+    2007: ``width + (2 / alpha) * distance from the interval`` for a target outside it, ``alpha = 1 -
+    level/100``; lower is better), each a mean over windows x steps x channels.
+
+    Inputs are on the training-scaled data; width and Winkler score are linear in each channel's scale,
+    so they are reported in the data's units by multiplying each channel's sums by ``scale`` (the
+    scaler's ``scale_``), whatever units the point metrics use. Memory: levels x channels numbers.
+    """
+
+    def __init__(self, levels, scale):
+        self.levels = tuple(levels)
+        self.alpha = 1.0 - np.asarray(self.levels, dtype=np.float64) / 100.0
+        self.scale = np.asarray(scale, dtype=np.float64)
+        self.sums: dict[str, np.ndarray] = {}
+        self.count = 0  # windows x steps
+
+    def update(self, y_true, lower, upper) -> None:
+        """``y_true`` ``(B, H, C)``; ``lower``, ``upper`` ``(B, L, H, C)`` (or broadcastable to it)."""
+        y = np.asarray(y_true, dtype=np.float64)[:, None]
+        lower, upper = np.asarray(lower, dtype=np.float64), np.asarray(upper, dtype=np.float64)
+        below, above = np.maximum(lower - y, 0.0), np.maximum(y - upper, 0.0)
+        width = np.broadcast_to(upper - lower, np.broadcast_shapes(y.shape, lower.shape))
+        penalty = (2.0 / self.alpha)[:, None, None] * (below + above)
+        terms = {"hits": (below == 0) & (above == 0), "width": width, "winkler": width + penalty}
+        for name, term in terms.items():
+            batch_sum = term.sum(axis=(0, 2), dtype=np.float64)  # (L, C)
+            self.sums[name] = batch_sum if name not in self.sums else self.sums[name] + batch_sum
+        self.count += y.shape[0] * y.shape[2]
+
+    def result(self) -> dict:
+        """``{"coverage_80": percent, "width_80": data units, "winkler_80": data units, ...}``."""
+        if self.count == 0:
+            raise ValueError("no forecast windows to score")
+        out = {}
+        for i, level in enumerate(self.levels):
+            name = level_name(level)
+            out[f"coverage_{name}"] = float(100.0 * self.sums["hits"][i].mean() / self.count)
+            with np.errstate(invalid="ignore"):  # an infinite width times a scale stays infinite
+                out[f"width_{name}"] = float((self.sums["width"][i] * self.scale).mean() / self.count)
+                out[f"winkler_{name}"] = float((self.sums["winkler"][i] * self.scale).mean() / self.count)
+        return out

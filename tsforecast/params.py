@@ -25,6 +25,7 @@ from sklearn.utils._param_validation import (
 )
 
 from .data.timefeatures import feature_names
+from .intervals import INTERVAL_METHODS
 from .models.base import ModelSpec
 from .models.registry import list_models
 from .training import LR_SCHEDULES
@@ -89,6 +90,7 @@ PARAMETER_CONSTRAINTS: dict[str, list] = {
         Options(bool, {False}),
     ],
     "season_length": [_POSITIVE_INT, None],
+    "interval_method": [StrOptions(set(INTERVAL_METHODS))],
     # Only an int: fit seeds torch from it (int(random_state)); a numpy RandomState or Generator
     # would have to be consumed to draw a seed, so repeated fits would silently differ.
     "random_state": [_Interval(Integral, 0, 2**32 - 1, closed="both"), None],

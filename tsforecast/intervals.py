@@ -1,0 +1,285 @@
+"""Conformal prediction intervals for any fitted model: one home for their math.
+
+Scores. A calibration window's score at horizon step h and channel c is the absolute error
+``|y - yhat|`` of the model's forecast on the training-scaled data. ``Forecaster.fit`` computes them
+for every stride-1 window of the calibration rows in one batched no-grad pass (the same windowed
+rollout ``evaluate`` uses; no refit). The calibration rows are the validation rows: ``val_df``, or
+the hold-out that gradient-trained models keep for early stopping; models without one (``naive``,
+``snaive``, ``ar``) use the windows of the last ``validation_fraction`` of the fit rows (for ``ar``
+these are in-sample: AR is fitted on every row), and when those hold no window, all fit rows.
+
+Split conformal (``interval_method="split"``). The interval of level ``l`` (percent, ``alpha = 1 -
+l/100``) is ``forecast +- q``, one ``q`` per step and channel: the ``k``-th smallest of the ``n``
+calibration scores with ``k = ceil((n + 1)(1 - alpha))``, the finite-sample correction that makes
+coverage at least ``l`` for exchangeable scores. When ``k > n`` (``n < 1/alpha - 1``: 19 windows for
+95%, 4 for 80%) no finite ``q`` has that guarantee: the interval is infinite and a RuntimeWarning
+says how many windows the level needs. In the data's units the bounds are ``forecast +- q x`` the
+channel's training standard deviation (the scaler's inverse). Stride-1 windows overlap and a series
+drifts, so the scores are not exactly exchangeable: the guarantee is a guide, which the benchmark
+measures (benchmarks/README.md, ``results/intervals``).
+
+Adaptive (``interval_method="adaptive"``): conformal quantile tracking (the "P" part of conformal
+PID control, Angelopoulos, Barber & Bates 2023; online gradient descent on the pinball loss). Per
+level, step and channel, ``q <- q + eta * (miss - alpha)``, where ``miss`` is whether a forecast whose
+target has since been observed missed: its score exceeded the radius it was given (so the long-run
+miss rate of the issued intervals is alpha); ``eta = ADAPTIVE_STEP x`` the mean calibration score of
+that step and channel. Feedback is delayed as the data arrive: step ``h`` of the forecast made at
+origin ``s`` updates ``q`` at origin ``s + h``, when its target is known (``ADAPTIVE_FEEDBACK =
+"step"``; ``"window"`` waits for the whole window, ``s + H``), so a forecast only ever uses targets
+observed by its origin. ``q`` starts from the split quantile, walks the calibration windows in time
+order, and then walks the windows of the data being scored (``evaluate``) or, in ``predict(X)``, the
+windows of ``X`` whose targets are all in ``X``. Radii are ``max(q, 0)``, made non-decreasing in the
+level so that intervals nest. The step size and feedback were chosen on validation data only (see
+``ADAPTIVE_STEP``).
+
+Horizons beyond the calibrated one (a rollout): the calibration rows are kept (original units, with
+their timestamps), and the scores of a longer horizon are computed from them on first request and
+cached; a longer horizon has fewer calibration windows (``rows - lookback - h + 1``). A saved model
+keeps the rows, not the scores (windows x horizon x channels: 30 MB for ETTm1's validation split),
+and recomputes the scores with one batched pass on first use after loading.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from fractions import Fraction
+from numbers import Real
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+INTERVAL_METHODS = ("split", "adaptive")
+
+#: The adaptive step size, as a fraction of each step and channel's mean calibration score. Chosen on
+#: the protocol's VALIDATION periods (AR(96), H=96, the 5 benchmark datasets: calibrate on the end of
+#: the training split, walk the validation windows), never on test figures; see
+#: benchmarks/scripts/interval_coverage.py and benchmarks/README.md.
+ADAPTIVE_STEP = 0.02
+#: When a forecast's errors update the tracker: "step" (step h at origin + h) or "window" (at origin + H).
+ADAPTIVE_FEEDBACK = "step"
+
+
+# ---------------------------------------------------------------------------- levels
+def check_levels(level) -> tuple[float, ...]:
+    """Levels in percent, strictly between 0 and 100, sorted and unique; ``None`` gives ``()``."""
+    if level is None:
+        return ()
+    hint = "pass coverage levels in percent, e.g. level=[80, 95] (or level=90)"
+    if isinstance(level, (str, bytes)) or isinstance(level, (bool, np.bool_)):
+        raise ValueError(f"level={level!r} is not a number; {hint}")
+    values = [level] if isinstance(level, Real) else level
+    try:
+        values = list(values)
+    except TypeError:
+        raise ValueError(f"level={level!r} is neither a number nor a list of numbers; {hint}") from None
+    if not values:
+        raise ValueError(f"level is an empty list; {hint}, or leave level=None for no intervals")
+    for value in values:
+        if isinstance(value, (bool, np.bool_, str, bytes)) or not isinstance(value, Real):
+            raise ValueError(f"level {value!r} is not a number; {hint}")
+        if not (math.isfinite(value) and 0 < value < 100):
+            raise ValueError(f"level {value!r} is outside (0, 100): a level is the coverage in percent; {hint}")
+    return tuple(sorted({float(v) for v in values}))
+
+
+def level_name(level: float) -> str:
+    """``80.0 -> "80"``, ``97.5 -> "97.5"``: the suffix of column and metric names."""
+    return f"{level:g}"
+
+
+def check_method(method) -> str:
+    if method not in INTERVAL_METHODS:
+        raise ValueError(f"interval_method must be one of {INTERVAL_METHODS}, got {method!r}")
+    return method
+
+
+# ---------------------------------------------------------------------------- split conformal
+def conformal_rank(n: int, level: float) -> int:
+    """``ceil((n + 1) * level / 100)``, exactly (fractions: (n + 1) * 0.8 must not round up to 5.0000001)."""
+    return math.ceil(Fraction(n + 1) * Fraction(str(level)) / 100)
+
+
+def windows_needed(level: float) -> int:
+    """Fewest calibration windows for which the level has a finite conformal quantile."""
+    n = 1
+    while conformal_rank(n, level) > n:
+        n += 1
+    return n
+
+
+def conformal_quantile(scores: np.ndarray, level: float) -> np.ndarray:
+    """Per step and channel, the ``ceil((n+1) level/100)``-th smallest of ``n`` scores ``(n, H, C)``;
+    ``inf`` (with a RuntimeWarning) when that rank exceeds ``n``."""
+    scores = np.asarray(scores)
+    n = len(scores)
+    k = conformal_rank(n, level)
+    if k > n:
+        warnings.warn(f"the {level_name(level)}% interval is infinite: split conformal needs at least "
+                      f"{windows_needed(level)} calibration windows for it and has {n}; give more validation "
+                      "rows (val_df or a larger validation_fraction), a shorter horizon, or a lower level",
+                      RuntimeWarning, stacklevel=3)
+        return np.full(scores.shape[1:], np.inf)
+    return np.partition(scores, k - 1, axis=0)[k - 1].astype(np.float64)
+
+
+def nest(radii: np.ndarray, axis: int) -> np.ndarray:
+    """Make radii non-decreasing along the (ascending) level axis, so intervals nest."""
+    return np.maximum.accumulate(np.maximum(radii, 0.0), axis=axis)
+
+
+# ---------------------------------------------------------------------------- adaptive
+class QuantileTracker:
+    """Conformal quantile tracking with delayed feedback, for levels x steps x channels.
+
+    ``radii(scores)`` takes the scores ``(B, H, C)`` of consecutive forecast origins (time order) and
+    returns the radius each forecast was given. Each update uses only targets observed by then:
+    with ``feedback="step"`` step ``h`` of the forecast made at origin ``s`` is applied at origin
+    ``s + h`` (when that target is known); with ``"window"`` all its steps at ``s + H`` (when its whole
+    window is known).
+    """
+
+    def __init__(self, q0: np.ndarray, step: np.ndarray, levels: tuple[float, ...], feedback: str = "step"):
+        self.q = np.array(q0, dtype=np.float64)  # (L, H, C)
+        n_levels, horizon, n_channels = self.q.shape
+        self.step = np.broadcast_to(np.asarray(step, dtype=np.float64), self.q.shape)
+        self.alpha = (1.0 - np.asarray(levels, dtype=np.float64) / 100.0)[:, None, None]
+        self.delays = np.arange(1, horizon + 1) if feedback == "step" else np.full(horizon, horizon)
+        self.steps = np.arange(horizon)
+        # the forecasts of the last `horizon` origins (ring buffer): scores, radii used, origin (-1: none)
+        self.scores = np.zeros((horizon, horizon, n_channels))
+        self.used = np.zeros((horizon, n_levels, horizon, n_channels))
+        self.origin = np.full(horizon, -1)
+        self.clock = 0  # the current origin
+
+    def _observe(self) -> None:
+        """Apply the targets observed at the current origin: step h of the origin ``clock - delay_h``."""
+        horizon = len(self.steps)
+        origins = self.clock - self.delays
+        slots = origins % horizon
+        known = np.flatnonzero(self.origin[slots] == origins)
+        if not len(known):
+            return
+        slots = slots[known]
+        # A miss is judged against the radius the forecast was given (not the current one): then the
+        # long-run miss rate of the issued intervals is alpha up to (range of q) / (eta x windows).
+        miss = self.scores[slots, known][:, None, :] > self.used[slots, :, known]  # (k, L, C)
+        self.q[:, known] += self.step[:, known] * (miss.transpose(1, 0, 2) - self.alpha)
+
+    def radii(self, scores: np.ndarray, record: bool = True) -> np.ndarray | None:
+        """``(B, L, H, C)`` radii for ``(B, H, C)`` scores of consecutive origins (None unless ``record``)."""
+        scores = np.asarray(scores, dtype=np.float64)
+        out = np.empty((len(scores),) + self.q.shape) if record else None
+        horizon = len(self.steps)
+        for i, row in enumerate(scores):
+            self._observe()
+            if record:
+                out[i] = self.q
+            slot = self.clock % horizon
+            self.scores[slot], self.used[slot], self.origin[slot] = row, self.q, self.clock
+            self.clock += 1
+        return nest(out, axis=1) if record else None
+
+    def flush(self) -> None:
+        """Apply every pending forecast (the end of data whose targets are all observed)."""
+        for _ in range(len(self.steps)):
+            self._observe()
+            self.clock += 1
+        self.origin[:] = -1
+
+    def current(self) -> np.ndarray:
+        """``(L, H, C)`` radii for a forecast made now."""
+        return nest(self.q, axis=0)
+
+
+# ---------------------------------------------------------------------------- calibration state
+def calibration_start(n_rows: int, fraction: float, lookback: int, horizon: int) -> int:
+    """First row of the calibration rows when there is no validation data: the windows of the last
+    ``round(fraction * n_rows)`` rows (their look-backs reach back ``lookback`` rows); all rows when
+    those hold no window of ``horizon`` targets."""
+    n_targets = int(round(n_rows * fraction))
+    if n_targets >= horizon and n_rows - n_targets >= lookback:
+        return n_rows - n_targets - lookback
+    return 0
+
+
+class ConformalCalibration:
+    """What a fitted Forecaster keeps for its intervals: the calibration rows (original units, internal
+    timestamps) and the scores ``(windows, horizon, channels)`` (float32, absolute scaled errors) per
+    horizon computed so far. Intervals at any level are derived from these on request."""
+
+    def __init__(self, values: np.ndarray, index: pd.DatetimeIndex, base_horizon: int):
+        self.values = np.asarray(values, dtype=np.float64)
+        self.index = index
+        self.base_horizon = int(base_horizon)
+        self.scores: dict[int, np.ndarray] = {}
+
+    def scores_for(self, horizon: int, compute: Callable[[int], np.ndarray]) -> np.ndarray:
+        """``(n, horizon, C)`` scores. Up to the fitted horizon they are the first steps of the fitted
+        horizon's windows; beyond it, the windows of exactly that horizon (``compute(horizon)``, one pass
+        over the calibration rows, cached). So an interval never depends on which horizons were asked
+        for before (or on whether the model was saved and loaded in between)."""
+        key = max(horizon, self.base_horizon)
+        if key not in self.scores:
+            self.scores[key] = np.asarray(compute(key), dtype=np.float32)
+        return self.scores[key][:, :horizon]
+
+    def split_radii(self, levels, horizon, compute) -> np.ndarray:
+        """``(L, H, C)`` split-conformal radii (scaled units)."""
+        scores = self.scores_for(horizon, compute)
+        return nest(np.stack([conformal_quantile(scores, level) for level in levels]), axis=0)
+
+    def tracker(self, levels, horizon, compute) -> QuantileTracker:
+        """A quantile tracker started at the split quantiles and walked over the calibration windows."""
+        scores = self.scores_for(horizon, compute)
+        q0 = np.stack([conformal_quantile(scores, level) for level in levels])
+        scale = scores.mean(axis=0, dtype=np.float64) if len(scores) else np.zeros(scores.shape[1:])
+        tracker = QuantileTracker(q0, ADAPTIVE_STEP * scale, levels, ADAPTIVE_FEEDBACK)
+        for begin in range(0, len(scores), 1024):  # in chunks: float64 copies of a batch, not of all scores
+            tracker.radii(scores[begin:begin + 1024], record=False)
+        tracker.flush()
+        return tracker
+
+    # -- persistence (tsforecast.io): config entries and tensors
+    def state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        # Scores are not saved: they are recomputed from the rows by the same deterministic pass.
+        config = {"index": [t.isoformat() for t in self.index], "base_horizon": self.base_horizon}
+        return config, {"calibration.values": np.ascontiguousarray(self.values)}
+
+    @classmethod
+    def from_state(cls, config: dict, tensors: dict) -> "ConformalCalibration":
+        values = np.asarray(tensors["calibration.values"], dtype=np.float64)
+        index = pd.DatetimeIndex(config["index"])
+        if len(index) != len(values):
+            raise ValueError(f"the calibration rows have {len(values)} values for {len(index)} timestamps")
+        return cls(values, index, int(config["base_horizon"]))
+
+
+def interval_columns(columns, levels) -> list:
+    """neuralforecast's order, per channel: the point column, then its bounds by quantile
+    (``lo`` of the highest level first ... ``hi`` of the highest level last)."""
+    out = []
+    for column in columns:
+        out.append(column)
+        out += [f"{column}-lo-{level_name(level)}" for level in reversed(levels)]
+        out += [f"{column}-hi-{level_name(level)}" for level in levels]
+    return out
+
+
+def interval_frame(scaled: np.ndarray, radii: np.ndarray, levels, scaler, columns, index) -> pd.DataFrame:
+    """The forecast ``(H, C)`` (scaled) with its bounds ``scaled +- radii`` ``(L, H, C)``, all in the data's
+    units (the scaler's inverse: monotone, so ``lo <= point <= hi`` and the levels nest)."""
+    # StandardScaler.inverse_transform's own operations (x * scale + mean), which it refuses on the
+    # infinite bounds of a level with too few calibration windows
+    def unscale(x):
+        return x * scaler.scale_ + scaler.mean_
+    point = unscale(scaled)
+    data = {}
+    lower, upper = [unscale(scaled - r) for r in radii], [unscale(scaled + r) for r in radii]
+    for c, column in enumerate(columns):
+        data[column] = point[:, c]
+        for i in reversed(range(len(levels))):
+            data[f"{column}-lo-{level_name(levels[i])}"] = lower[i][:, c]
+        for i in range(len(levels)):
+            data[f"{column}-hi-{level_name(levels[i])}"] = upper[i][:, c]
+    return pd.DataFrame(data, index=index, columns=interval_columns(columns, levels))
