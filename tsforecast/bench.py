@@ -18,10 +18,23 @@ before these columns existed (no ``code_version``) never match: nothing records 
 them (their ``settings``, where present, cannot tell a fixed bug from an unchanged one), so they are
 re-run. A re-run row is appended; the report shows the newest row of each run and counts the
 superseded ones, which stay in ``results.csv``.
+
+**Zero-shot transfer** (``train_on``, ``tsforecast bench --train-on ETTh1 --datasets ETTh2,ETTm2``): the
+model is fitted on the ``train_on`` dataset's training split (scaled by that split's own scaler, early
+stopping on its validation split) and scored, unchanged, on each target dataset's test split (its own
+protocol split at the same look-back). The target's test windows are standardized with the scaler of
+the *target's* training split, fed to the network as such, and MSE/MAE are on that target-scaled data,
+as the LTSF zero-shot papers do (Time-LLM's ``run_pretrain.py``: every dataset's loader fits its
+StandardScaler on its own training split; the target's training rows serve for nothing else). Channel
+i of the target feeds channel i of the source; the channel counts must match. One fit per source,
+seed and settings serves every target (and every horizon where the model's spec allows). Rows record
+the source in ``train_dataset`` (empty for an ordinary run; part of the resume key) and the report
+labels them ``ETTh1->ETTh2``, the key of the published zero-shot figures in ``published_results.csv``.
 """
 from __future__ import annotations
 
 import ast
+import copy
 import functools
 import hashlib
 import io
@@ -54,7 +67,7 @@ REPORT_FILE = "report.md"
 COMMANDS_FILE = "commands.txt"
 FORECASTS_DIR = "forecasts"
 #: a run as the user asked for it (the report groups and labels by these)
-RUN = ["model", "dataset", "horizon", "lookback", "seed", "params"]
+RUN = ["model", "dataset", "horizon", "lookback", "seed", "params", "train_dataset"]
 #: what a recorded row must match to count as done (see the module docstring)
 KEY = RUN + ["settings", "code_version"]
 COLUMNS = RUN + [
@@ -213,8 +226,11 @@ def read_results(out: Path) -> pd.DataFrame:
     path = Path(out) / RESULTS_FILE
     if not path.is_file():
         return pd.DataFrame(columns=COLUMNS)
-    text = {name: str for name in ("params", "settings", "code_version", "run_id", "loss_curve")}
-    return pd.read_csv(path, dtype=text, keep_default_na=False, na_values=[""])
+    text = {name: str for name in ("params", "settings", "code_version", "run_id", "loss_curve", "train_dataset")}
+    results = pd.read_csv(path, dtype=text, keep_default_na=False, na_values=[""])
+    if "train_dataset" not in results:  # recorded before zero-shot transfer existed: ordinary runs
+        results.insert(results.columns.get_loc("params") + 1, "train_dataset", pd.Series(np.nan, dtype=object))
+    return results
 
 
 @functools.lru_cache(maxsize=4)
@@ -316,35 +332,43 @@ def resolve_dataset(dataset: str, lookback: int, horizon: int = 1, date_column: 
 
 
 def run_settings(model: str, data: BenchData, horizon: int, model_params: dict, training: dict,
-                 lookback: int = 96, device: str = "auto") -> tuple:
+                 lookback: int = 96, device: str = "auto", target: BenchData | None = None) -> tuple:
     """What a run will use, before it runs: ``(spec, training settings, settings JSON)``.
 
     The spec holds the family's reference settings for this dataset and horizon under the user's
     explicit params; the JSON (the row's ``settings``, part of the resume key) holds every model
     hyperparameter, the resolved training config (the family's defaults under the user's) and how the
-    data was split and read."""
+    data was split and read. ``target``: a zero-shot run's scoring dataset (``data`` is the one fitted
+    on; without ``target`` the JSON is the fit's settings, shared by every target)."""
     reference = get_model_class(model).reference_config(data.name, horizon)
     spec = build_spec(model, {**reference.get("params", {}), **model_params})
     training = {**reference.get("training", {}), **training}
     config = vars(Forecaster(model=spec, lookback=lookback, horizon=horizon, **training)._training_config(spec))
     config.pop("verbose", None)  # how chatty a fit is changes no result
+    described = data.description if target is None else {"train": data.description, "target": target.description}
     settings = json.dumps({"model": _jsonable(spec.get_params()), "training": _jsonable(config),
-                           "data": data.description}, sort_keys=True)
+                           "data": described}, sort_keys=True)
     return spec, training, settings
 
 
-def run_id(model: str, dataset: str, horizon: int, lookback: int, seed: int, params: str, settings: str,
-           code: str) -> str:
+def run_id(model: str, dataset: str, horizon: int, lookback: int, seed: int, params: str, train_dataset: str,
+           settings: str, code: str) -> str:
     """A file-name-safe id of one run: readable parts plus a hash of everything in the resume key."""
     digest = hashlib.sha256("\0".join(map(str, (params, settings, code))).encode()).hexdigest()[:8]
-    name = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{model}_{dataset}")
+    source = f"{train_dataset}-to-" if isinstance(train_dataset, str) and train_dataset else ""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{model}_{source}{dataset}")
     return f"{name}_L{lookback}_H{horizon}_s{seed}_{digest}"
 
 
 def run_one(model: str, dataset: str, horizon: int, lookback: int, seed: int, model_params: dict,
             training: dict, device: str = "auto", verbose: int = 0, fitted: dict | None = None,
-            date_column: str | None = None, dayfirst: bool = False, forecast_windows: int = 0) -> dict:
+            date_column: str | None = None, dayfirst: bool = False, forecast_windows: int = 0,
+            train_on: str | None = None) -> dict:
     """Fit on the protocol's train split (early stopping on val), score every test window.
+
+    ``train_on``: zero-shot transfer (see the module docstring): fit on that dataset (a bundled name or
+    a CSV file, read like ``dataset``) and score ``dataset``'s test split; ``fitted`` then also shares
+    the fit across target datasets (and across horizons where the spec allows).
 
     ``dataset``: a bundled name or a CSV file of the user's own (``date_column``, ``dayfirst``: how
     to read it), see :func:`resolve_dataset`.
@@ -358,22 +382,37 @@ def run_one(model: str, dataset: str, horizon: int, lookback: int, seed: int, mo
     last, evenly spaced) of the last channel as ``"forecasts"`` (a DataFrame, for the report's figures).
     """
     data = resolve_dataset(dataset, lookback, horizon, date_column, dayfirst)
-    split = data.split
-    spec, training, settings = run_settings(model, data, horizon, model_params, training, lookback)
-    shared_fit = fitted is not None and spec.one_model_for_all_horizons
-    key = (model, data.name, lookback, seed, settings)
+    split = fit_data = data.split
+    source = data
+    if train_on is not None:
+        source = resolve_dataset(train_on, lookback, horizon, date_column, dayfirst)
+        check_transfer_channels(source, data)
+        fit_data = source.split
+    spec, training, settings = run_settings(model, source, horizon, model_params, training, lookback,
+                                            target=data if train_on is not None else None)
+    shared_fit = fitted is not None and (spec.one_model_for_all_horizons or train_on is not None)
+    if train_on is None:
+        key = (model, data.name, lookback, seed, settings)
+    else:  # the fit's own settings (no target): one fit for every target
+        fit_settings = run_settings(model, source, horizon, model_params, training, lookback)[2]
+        key = ("train_on", model, source.name, lookback, seed, fit_settings,
+               None if spec.one_model_for_all_horizons else horizon)
     shared_with = None
     if shared_fit and key in fitted:
         forecaster, shared_with = fitted[key]
     else:
-        forecaster = Forecaster(model=spec, lookback=lookback, horizon=horizon, random_state=seed, freq=data.freq,
-                                time_features=data.time_features, device=device, verbose=verbose, **training)
-        forecaster.fit(split.train, val_df=split.val)
+        forecaster = Forecaster(model=spec, lookback=lookback, horizon=horizon, random_state=seed, freq=source.freq,
+                                time_features=source.time_features, device=device, verbose=verbose, **training)
+        forecaster.fit(fit_data.train, val_df=fit_data.val)
         if shared_fit:
             fitted.clear()  # keep one fitted model alive at a time
             fitted[key] = (forecaster, horizon)
+    scorer = forecaster
+    test = split.test
+    if train_on is not None:
+        scorer, test = transfer_view(forecaster, data)
     started = time.perf_counter()
-    scores = forecaster.evaluate(split.test, horizon=horizon)
+    scores = scorer.evaluate(test, horizon=horizon)
     predict_seconds = time.perf_counter() - started
     result = forecaster.training_
     row = {
@@ -396,8 +435,40 @@ def run_one(model: str, dataset: str, horizon: int, lookback: int, seed: int, mo
         "loss_curve": _loss_curve(result),
     }
     if forecast_windows:
-        row["forecasts"] = _forecast_windows(forecaster, split.test, lookback, horizon, forecast_windows)
+        row["forecasts"] = _forecast_windows(scorer, test, lookback, horizon, forecast_windows)
     return row
+
+
+def check_transfer_channels(source: BenchData, target: BenchData) -> None:
+    """A model fitted on ``source`` forecasts ``target`` channel by channel: the counts must match."""
+    n_source, n_target = source.split.train.shape[1], target.split.train.shape[1]
+    if n_source != n_target:
+        raise ValueError(
+            f"--train-on {source.name} has {n_source} channels but dataset {target.name} has {n_target}: a model "
+            f"fitted on one dataset scores another only with the same number of channels (channel i of the target "
+            f"feeds channel i of the model); choose targets with {n_source} channels, or select {n_source} columns of "
+            f"{target.name} into a CSV of their own")
+
+
+def transfer_view(forecaster: Forecaster, target: BenchData) -> tuple[Forecaster, pd.DataFrame]:
+    """The fitted ``forecaster`` as it scores ``target`` zero-shot, and the target's test split to score.
+
+    A shallow copy (the network is shared, not copied) whose scaler is fitted on the target's training
+    split (the papers' protocol: each dataset standardized by its own training split), with the target's
+    step and calendar, so its windows are checked and given calendar features as the target's own; the
+    target's columns take the source's names, channel i for channel i."""
+    from .data.scaling import fit_scaler
+    from .validation import check_frame
+
+    columns = list(forecaster.columns_)
+    train = target.split.train.set_axis(columns, axis=1)
+    frame = check_frame(train, min_rows=1, freq=target.freq, what=f"{target.name} training split")
+    view = copy.copy(forecaster)
+    view.scaler_ = fit_scaler(frame.values, columns)
+    view.freq_ = frame.freq
+    view.freq_given_ = None if target.freq is None else frame.freq
+    view.calendar_ = frame.calendar
+    return view, target.split.test.set_axis(columns, axis=1)
 
 
 def _loss_curve(result) -> str:
@@ -438,20 +509,31 @@ def _row_key(row: dict) -> tuple | None:
     if any(not isinstance(row.get(k), str) or not row.get(k) for k in ("settings", "code_version")):
         return None
     return (row["model"], row["dataset"], int(row["horizon"]), int(row["lookback"]), int(row["seed"]), row["params"],
-            row["settings"], row["code_version"])
+            _train_dataset(row), row["settings"], row["code_version"])
+
+
+def _train_dataset(row: dict) -> str:
+    """A recorded row's ``train_dataset``: "" for an ordinary run (empty, or recorded before the column)."""
+    value = row.get("train_dataset")
+    return value if isinstance(value, str) else ""
 
 
 def plan_sweep(models: list[str], sources: dict, horizons: list[int], lookback: int, seeds: list[int],
                results: pd.DataFrame, model_params: dict, training: dict, params_json: str,
-               date_column: str | None = None, dayfirst: bool = False) -> tuple[list[dict], int, int]:
+               date_column: str | None = None, dayfirst: bool = False,
+               train_on: tuple | None = None) -> tuple[list[dict], int, int]:
     """The runs ``results`` does not hold yet, as dicts of the row's key columns, and (runs already
     done, recorded runs that no longer match and are re-run).
 
     Ordered by dataset, model, settings, seed, then horizon, so a fit shared by all horizons is used
-    for all of them before the next one replaces it."""
+    for all of them before the next one replaces it. ``train_on``: ``(recorded name, what to read)`` of a
+    zero-shot run's training dataset; then ordered by model, fit settings, seed, horizon, then target,
+    so one fit serves every target (and every horizon where the spec allows) before the next."""
     done = {_row_key(r) for r in results.to_dict("records")} - {None}
-    recorded = {(r["model"], r["dataset"], int(r["horizon"]), int(r["lookback"]), int(r["seed"]), r["params"])
-                for r in results.to_dict("records")}
+    recorded = {(r["model"], r["dataset"], int(r["horizon"]), int(r["lookback"]), int(r["seed"]), r["params"],
+                 _train_dataset(r)) for r in results.to_dict("records")}
+    train_name = train_on[0] if train_on else ""
+    train_data = resolve_dataset(train_on[1], lookback, max(horizons), date_column, dayfirst) if train_on else None
     plan, n_done, n_stale = [], 0, 0
     for d_index, (dataset, source) in enumerate(sources.items()):
         data = resolve_dataset(source, lookback, max(horizons), date_column, dayfirst)
@@ -460,32 +542,53 @@ def plan_sweep(models: list[str], sources: dict, horizons: list[int], lookback: 
             settings_order: dict[str, int] = {}
             for s_index, seed in enumerate(seeds):
                 for h_index, horizon in enumerate(horizons):
-                    settings = run_settings(model, data, horizon, model_params, training, lookback)[2]
-                    key = (model, dataset, int(horizon), int(lookback), int(seed), params_json, settings, code)
+                    if train_data is None:
+                        settings = run_settings(model, data, horizon, model_params, training, lookback)[2]
+                        fit = settings
+                    else:
+                        settings = run_settings(model, train_data, horizon, model_params, training, lookback,
+                                                target=data)[2]
+                        fit = run_settings(model, train_data, horizon, model_params, training, lookback)[2]
+                    key = (model, dataset, int(horizon), int(lookback), int(seed), params_json, train_name, settings,
+                           code)
                     if key in done:
                         n_done += 1
                         continue
-                    n_stale += key[:6] in recorded
-                    order = (d_index, m_index, settings_order.setdefault(settings, len(settings_order)), s_index, h_index)
+                    n_stale += key[:7] in recorded
+                    fit_index = settings_order.setdefault(fit, len(settings_order))
+                    order = (d_index, m_index, fit_index, s_index, h_index, 0) if train_data is None else \
+                        (0, m_index, fit_index, s_index, h_index, d_index)
                     plan.append({"order": order, **dict(zip(KEY, key))})
     plan.sort(key=lambda run: run.pop("order"))
     return plan, n_done, n_stale
 
 
-def run_sweep(models: list[str], datasets: list[str], horizons: list[int], lookback: int, seeds: list[int],
-              out: str | Path, model_params: dict | None = None, training: dict | None = None,
-              device: str = "auto", verbose: int = 0, command: str | None = None,
-              log: Callable[[str], None] = print, date_column: str | None = None,
-              dayfirst: bool = False, figures: bool = True) -> pd.DataFrame:
-    """Run every missing combination; returns all results in ``out`` (old and new).
+@dataclass
+class Sweep:
+    """A planned sweep, shared by the back-ends (sequential here, Ray in :mod:`tsforecast.distributed`): the
+    runs still to do, in plan order, and what every run reads. Only the driver records results
+    (:func:`record_run`), so ``results.csv`` has one writer whatever runs the fits."""
+    out: Path
+    #: recorded dataset name -> what to read (a bundled name or the user's CSV path)
+    sources: dict
+    lookback: int
+    model_params: dict
+    training: dict
+    date_column: str | None
+    dayfirst: bool
+    runs: list[dict]
+    #: every row recorded in ``out`` so far (old and new)
+    results: pd.DataFrame
+    #: zero-shot transfer: (recorded name, what to read) of the dataset every model is fitted on
+    train_on: tuple | None = None
 
-    ``datasets``: bundled names and/or CSV files of the user's own (read with ``date_column`` and
-    ``dayfirst``, split 70/10/20, recorded under the file's name; see :func:`resolve_dataset`).
-    Each run saves a few test windows' forecasts to ``out/forecasts/<run_id>.csv``; when the sweep
-    ends, the report's figures are drawn (``figures=False``: not).
-    """
-    from . import __version__
 
+def prepare_sweep(models: list[str], datasets: list[str], horizons: list[int], lookback: int, seeds: list[int],
+                  out: str | Path, model_params: dict | None = None, training: dict | None = None,
+                  command: str | None = None, log: Callable[[str], None] = print, date_column: str | None = None,
+                  dayfirst: bool = False, train_on: str | None = None) -> Sweep:
+    """Check every input, plan the runs ``out`` does not hold yet (:func:`plan_sweep`) and record the command.
+    ``train_on``: zero-shot transfer, see the module docstring (channel counts checked here, before any run)."""
     out = Path(out)
     model_params, training = dict(model_params or {}), dict(training or {})
     # Fail fast, before anything is written: names, sizes and hyperparameters.
@@ -500,40 +603,106 @@ def run_sweep(models: list[str], datasets: list[str], horizons: list[int], lookb
             else:
                 check_positive_int(name, value)
     sources = dict(_dataset_sources(datasets, lookback, max(horizons), date_column, dayfirst))
+    if train_on is not None:
+        train_on = _dataset_sources([train_on], lookback, max(horizons), date_column, dayfirst)[0]
+        source = resolve_dataset(train_on[1], lookback, max(horizons), date_column, dayfirst)
+        for target in sources.values():
+            check_transfer_channels(source, resolve_dataset(target, lookback, max(horizons), date_column, dayfirst))
     params_json = json.dumps({**model_params, **{f"train.{k}": v for k, v in training.items()}}, sort_keys=True)
     results = read_results(out)
     plan, n_done, n_stale = plan_sweep(models, sources, horizons, lookback, seeds, results, model_params, training,
-                                       params_json, date_column, dayfirst)
+                                       params_json, date_column, dayfirst, train_on)
     if command:
         stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         with open(_ensure_dir(out) / COMMANDS_FILE, "a") as handle:
             handle.write(f"# {stamp} on {machine_description()}\n{command}\n")
     stale = f"; {n_stale} recorded with other settings or code, re-run" if n_stale else ""
     log(f"{len(plan)} runs to do ({n_done} already in {out / RESULTS_FILE}{stale})")
+    return Sweep(out, sources, lookback, model_params, training, date_column, dayfirst, plan, results, train_on)
+
+
+def fit_groups(runs: list[dict]) -> list[list[dict]]:
+    """The planned runs in groups that share one fit (a model fitted once for all horizons: same model,
+    dataset, look-back, seed and settings, next to each other in plan order); every other run alone."""
+    groups: list[list[dict]] = []
+    previous = None
+    for run in runs:
+        key = (run["model"], run["dataset"], run["lookback"], run["seed"], run["settings"])
+        if groups and key == previous and get_model_class(run["model"]).one_model_for_all_horizons:
+            groups[-1].append(run)
+        else:
+            groups.append([run])
+        previous = key
+    return groups
+
+
+def execute_run(run: dict, source: str, lookback: int, model_params: dict, training: dict, device: str = "auto",
+                verbose: int = 0, fitted: dict | None = None, date_column: str | None = None,
+                dayfirst: bool = False, train_source: str | None = None) -> dict:
+    """One planned run (a :func:`plan_sweep` entry) as its full row, plus ``"forecasts"`` (the figures' test
+    windows): where it runs (the machine, torch) is recorded by whoever runs it. ``train_source``: what
+    to read for a zero-shot run's ``train_dataset`` (default: that name, a bundled dataset)."""
+    from . import __version__
+
+    row = {k: run[k] for k in RUN}
+    row["train_dataset"] = run["train_dataset"] or np.nan  # empty, as results.csv reads it back
+    row["run_id"] = run_id(*(run[k] for k in KEY))
+    train_on = (train_source or run["train_dataset"]) if run.get("train_dataset") else None
+    row.update(run_one(run["model"], source, run["horizon"], lookback, run["seed"], model_params, training, device,
+                       verbose, fitted, date_column=date_column, dayfirst=dayfirst, forecast_windows=FORECAST_WINDOWS,
+                       train_on=train_on))
+    row.update({"machine": machine_description(), "torch_version": torch.__version__, "tsforecast_version": __version__,
+                "git_commit": git_commit(), "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+    return row
+
+
+def record_run(sweep: Sweep, row: dict) -> None:
+    """Append a finished run's row to ``sweep.results`` and rewrite ``results.csv`` and ``report.md`` atomically;
+    its forecast file is written first, so a recorded row's forecast file always exists."""
+    row = dict(row)
+    forecasts = row.pop("forecasts")
+    out = sweep.out
+    write_atomic(out / FORECASTS_DIR / f"{row['run_id']}.csv", forecasts.to_csv(index=False, float_format="%.5g"))
+    new = pd.DataFrame([row]).reindex(columns=COLUMNS)
+    sweep.results = pd.concat([sweep.results, new], ignore_index=True)[COLUMNS] if len(sweep.results) else new
+    write_atomic(out / RESULTS_FILE, sweep.results.to_csv(index=False, float_format="%.6g"))
+    write_atomic(out / REPORT_FILE, render_report(sweep.results, out, figures=None))
+
+
+def run_summary(row: dict) -> str:
+    """One finished run in one line (the progress log)."""
+    shared = f", fit shared with H={row['shared_fit_with']}" if row["shared_fit_with"] == row["shared_fit_with"] \
+        else f", fit {row['train_seconds']:.1f}s"
+    return (f"{row['model']} {transfer_label(row)} H={row['horizon']} seed={row['seed']}: mse={row['mse']:.4f} "
+            f"mae={row['mae']:.4f} ({row['epochs']} epochs{shared}, test {row['predict_seconds']:.1f}s)")
+
+
+def run_sweep(models: list[str], datasets: list[str], horizons: list[int], lookback: int, seeds: list[int],
+              out: str | Path, model_params: dict | None = None, training: dict | None = None,
+              device: str = "auto", verbose: int = 0, command: str | None = None,
+              log: Callable[[str], None] = print, date_column: str | None = None,
+              dayfirst: bool = False, figures: bool = True, train_on: str | None = None) -> pd.DataFrame:
+    """Run every missing combination, one after another in this process; returns all results in ``out``
+    (old and new). :func:`tsforecast.distributed.run_sweep` runs the same plan as Ray tasks.
+
+    ``datasets``: bundled names and/or CSV files of the user's own (read with ``date_column`` and
+    ``dayfirst``, split 70/10/20, recorded under the file's name; see :func:`resolve_dataset`).
+    Each run saves a few test windows' forecasts to ``out/forecasts/<run_id>.csv``; when the sweep
+    ends, the report's figures are drawn (``figures=False``: not).
+    ``train_on``: zero-shot transfer, fitted on that dataset and scored on each of ``datasets`` (module docstring).
+    """
+    sweep = prepare_sweep(models, datasets, horizons, lookback, seeds, out, model_params, training, command, log,
+                          date_column, dayfirst, train_on)
     fitted: dict = {}
-    for i, run in enumerate(plan, 1):
-        model, dataset, horizon, seed = run["model"], run["dataset"], run["horizon"], run["seed"]
-        row = {k: run[k] for k in RUN}
-        row["run_id"] = run_id(*(run[k] for k in KEY))
-        row.update(run_one(model, sources[dataset], horizon, lookback, seed, model_params, training, device, verbose,
-                           fitted, date_column=date_column, dayfirst=dayfirst, forecast_windows=FORECAST_WINDOWS))
-        forecasts = row.pop("forecasts")
-        # written before the row: a recorded row's forecast file always exists
-        write_atomic(out / FORECASTS_DIR / f"{row['run_id']}.csv", forecasts.to_csv(index=False, float_format="%.5g"))
-        row.update({"machine": machine_description(), "torch_version": torch.__version__,
-                    "tsforecast_version": __version__, "git_commit": git_commit(),
-                    "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
-        results = pd.concat([results, pd.DataFrame([row])], ignore_index=True)[COLUMNS] if len(results) else \
-            pd.DataFrame([row])[COLUMNS]
-        write_atomic(out / RESULTS_FILE, results.to_csv(index=False, float_format="%.6g"))
-        write_atomic(out / REPORT_FILE, render_report(results, out, figures=None))
-        shared = f", fit shared with H={row['shared_fit_with']}" if row["shared_fit_with"] == row["shared_fit_with"] \
-            else f", fit {row['train_seconds']:.1f}s"
-        log(f"[{i}/{len(plan)}] {model} {dataset} H={horizon} seed={seed}: mse={row['mse']:.4f} mae={row['mae']:.4f} "
-            f"({row['epochs']} epochs{shared}, test {row['predict_seconds']:.1f}s)")
-    if len(results):
-        write_report(results, out, figures=figures)
-    return results
+    train_source = sweep.train_on[1] if sweep.train_on else None
+    for i, run in enumerate(sweep.runs, 1):
+        row = execute_run(run, sweep.sources[run["dataset"]], lookback, sweep.model_params, sweep.training, device,
+                          verbose, fitted, date_column, dayfirst, train_source)
+        record_run(sweep, row)
+        log(f"[{i}/{len(sweep.runs)}] {run_summary(row)}")
+    if len(sweep.results):
+        write_report(sweep.results, sweep.out, figures=figures)
+    return sweep.results
 
 
 def write_report(results: pd.DataFrame, out: Path, figures: bool = True) -> Path:
@@ -542,7 +711,7 @@ def write_report(results: pd.DataFrame, out: Path, figures: bool = True) -> Path
     if figures:
         from .figures import write_figures
 
-        drawn = write_figures(current_rows(results), Path(out))
+        drawn = write_figures(label_transfer_rows(current_rows(results)), Path(out))
     write_atomic(Path(out) / REPORT_FILE, render_report(results, out, figures=drawn))
     return Path(out) / REPORT_FILE
 
@@ -602,12 +771,31 @@ def _ensure_dir(path: Path) -> Path:
 
 
 # ---------------------------------------------------------------------- report
+#: how the report names a zero-shot run's dataset, and the key of its published figures: ETTh1->ETTh2
+TRANSFER_ARROW = "->"
+
+
+def transfer_label(row) -> str:
+    """``source->target`` for a zero-shot row, the dataset's name for an ordinary one."""
+    train = _train_dataset(row)
+    return f"{train}{TRANSFER_ARROW}{row['dataset']}" if train else str(row["dataset"])
+
+
+def label_transfer_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows with a zero-shot row's ``dataset`` as ``source->target`` (what the report and figures show)."""
+    if "train_dataset" not in rows or rows["train_dataset"].isna().all():
+        return rows
+    rows = rows.copy()
+    rows["dataset"] = [transfer_label(r) for r in rows.to_dict("records")]
+    return rows
+
+
 def current_rows(results: pd.DataFrame) -> pd.DataFrame:
     """The newest row of each run (a re-run after a settings or code change supersedes the older row,
     which stays in results.csv)."""
     if results.empty:
         return results
-    return results.drop_duplicates(subset=RUN, keep="last")
+    return results.drop_duplicates(subset=[c for c in RUN if c in results], keep="last")
 
 
 def shared_fit_rows(results: pd.DataFrame) -> pd.Series:
@@ -663,7 +851,7 @@ OTHER_LOOKBACK_NOTE = (f"{OTHER_LOOKBACK} The published figure is at another loo
 
 def group_runs(results: pd.DataFrame) -> pd.DataFrame:
     """Means over seeds per model, params, dataset, horizon and look-back (newest row of each run)."""
-    rows = current_rows(results).copy()
+    rows = label_transfer_rows(current_rows(results)).copy()
     rows["fit_s"] = rows["train_seconds"].where(~shared_fit_rows(rows))
     rows["shared"] = rows["fit_s"].isna() & rows["train_seconds"].notna()
     return (rows.groupby(["dataset", "model", "params", "horizon", "lookback"], sort=False)
@@ -706,6 +894,10 @@ def render_report(results: pd.DataFrame, out: Path | None = None, figures: tuple
     for dataset, table in grouped.groupby("dataset", sort=False):
         table = table.sort_values(["model", "params", "horizon", "lookback"], kind="stable")
         lines += [f"## {dataset}", ""]
+        if TRANSFER_ARROW in dataset:
+            source, target = dataset.split(TRANSFER_ARROW, 1)
+            lines += [f"Zero-shot: fitted on {source}'s training split, scored on {target}'s test split (scaled by "
+                      f"{target}'s own training split). Fits marked shared serve every target.", ""]
         lines += [f"| model | H | L | MSE | MAE | seeds | published MSE / MAE (L) | ratio MSE | ratio MAE | {ref_names} "
                   "| test windows | epochs | fit s | s/epoch | test s | device |"]
         lines += ["|" + "---|" * (15 + 2 * len(REFERENCE_BASELINES))]
@@ -737,10 +929,30 @@ def render_report(results: pd.DataFrame, out: Path | None = None, figures: tuple
             lines += ["`fit s` = shared: one model fitted for all horizons (its spec's `one_model_for_all_horizons`), "
                       "scored at this horizon; the fit's time is counted once, on the row of the horizon it was fitted "
                       "at (means over the seeds whose fit it was).", ""]
+    lines += _transfer_published(grouped, lookup)
     lines += _horizon_averages(grouped, lookup)
     lines += _overall_averages(grouped, lookup)
     lines += _figure_section(figures)
     return "\n".join(lines) + "\n"
+
+
+def _transfer_published(grouped: pd.DataFrame, lookup: dict) -> list[str]:
+    """Every published zero-shot figure (any model) for the transfer pairs and horizons run, for context."""
+    pairs = [d for d in dict.fromkeys(grouped["dataset"]) if TRANSFER_ARROW in d]
+    lines = []
+    for pair in pairs:
+        horizons = [str(h) for h in sorted(set(grouped.loc[grouped["dataset"] == pair, "horizon"].astype(int)))] + ["avg"]
+        for horizon in horizons:
+            found = sorted((model, mse, mae, lb) for (model, ds, h, lb), (mse, mae) in lookup.items()
+                           if ds == pair and h == horizon)
+            if found:
+                cells = ", ".join(f"{m} {mse:.3f} / {mae:.3f} (L={lb})" for m, mse, mae, lb in found)
+                lines.append(f"| {pair} | {horizon} | {cells} |")
+    if not lines:
+        return []
+    return ["## Published zero-shot figures for these pairs", "",
+            "MSE / MAE as published (sources: `datasets/published_results.csv`); `avg`: mean over H = 96, 192, 336, 720.",
+            "", "| pair | H | published |", "|---|---|---|", *lines, ""]
 
 
 def _published_average(lookup: dict, model: str, rows: pd.DataFrame) -> tuple[float | None, str]:

@@ -1,4 +1,4 @@
-"""The ``tsforecast`` command: bench, report, forecast, datasets, models. Argument parsing only."""
+"""The ``tsforecast`` command: bench, tune, report, forecast, datasets, models. Argument parsing only."""
 from __future__ import annotations
 
 import argparse
@@ -80,7 +80,36 @@ Bundled datasets use the LTSF protocol's split. A CSV of your own (a name ending
 any existing file) is split chronologically 70/10/20 (train/validation/test, the validation and test
 windows taking their look-back from the rows before), scaled on the train split, with calendar
 features from the data's own step; its results are recorded under the file's name.
+
+--backend ray runs every run as a Ray task (pip install "tsforecast[distributed]"): on this machine's
+cores, or on a cluster with --address auto (or ray://head:10001). Same rows, same resume key; failed
+runs go to failures.csv and are retried by the next invocation.
 """
+
+TUNE_EXAMPLE = """\
+example:
+  tsforecast tune --model itransformer --dataset ETTh1 --horizon 96 --space space.json --trials 20
+
+space.json maps a model parameter (model__<name>) or a training setting (learning_rate, batch_size,
+max_epochs, patience, lr_schedule) to a distribution or a fixed value:
+  {"model__d_model": {"choice": [64, 128, 256]}, "learning_rate": {"loguniform": [1e-4, 1e-2]}}
+Distributions: choice [values], uniform / loguniform / randint / lograndint [low, high],
+quniform / qloguniform / qrandint [low, high, q]. Trials are scored on the validation split's MSE
+(never the test split), ASHA stops poor ones by epoch; the best configuration is refitted and
+scored on the test split. Writes OUT/trials.csv (every trial) and OUT/best.json. Needs
+pip install "tsforecast[distributed]".
+"""
+
+
+def _add_ray_args(parser: argparse.ArgumentParser, what: str) -> None:
+    group = parser.add_argument_group("Ray")
+    group.add_argument("--address", help="a running Ray cluster: auto (the one this machine belongs to) or "
+                                         "ray://head:10001 (default: start Ray on this machine's cores, stop it after)")
+    group.add_argument(f"--cpus-per-{what}", type=float, default=1,
+                       help=f"CPUs each {what} reserves; torch uses as many threads")
+    group.add_argument(f"--gpus-per-{what}", type=float,
+                       help=f"GPUs each {what} reserves, a fraction shares one (default: 1 where the cluster has "
+                            "GPUs and --device allows, else 0)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -102,6 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
     # string defaults go through `type` like typed values, and read well in --help
     bench.add_argument("--datasets", type=_csv_list, default="ETTh1,ETTh2,ETTm1,ETTm2,Weather",
                        help="comma-separated bundled dataset names and/or CSV files of your own")
+    bench.add_argument("--train-on", metavar="DATASET",
+                       help="zero-shot transfer: fit on this dataset's training split (a bundled name or a CSV file) "
+                            "and score each --datasets dataset's test split, scaled by its own training split; "
+                            "channel counts must match (default: none, each dataset is fitted on its own training split)")
     bench.add_argument("--horizons", type=_int_list, default="96,192,336,720", help="comma-separated horizons")
     bench.add_argument("--lookback", type=int, default=96, help="look-back window in steps")
     bench.add_argument("--seeds", type=_int_list, default="0", help="comma-separated random seeds")
@@ -110,8 +143,29 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--out", required=True,
                        help="results folder (results.csv, report.md, fig_*.png, forecasts/); reruns skip runs "
                             "finished with the same settings and code")
+    bench.add_argument("--backend", choices=["sequential", "ray"], default="sequential",
+                       help="sequential: one run after another here; ray: runs as Ray tasks, here or on a cluster")
     _add_csv_args(bench)
     _add_training_args(bench)
+    _add_ray_args(bench, "run")
+
+    tune = add_command("tune", "hyperparameter search on Ray Tune: validation MSE, ASHA, best refitted and tested",
+                       TUNE_EXAMPLE)
+    tune.add_argument("--model", required=True, help="model name (see `tsforecast models`)")
+    tune.add_argument("--dataset", required=True, help="a bundled dataset name or a CSV file of your own")
+    tune.add_argument("--horizon", type=int, required=True, help="forecast horizon")
+    tune.add_argument("--space", required=True, help="search space: a JSON file or JSON text (format below)")
+    tune.add_argument("--trials", type=int, default=20, help="number of trials (random search)")
+    tune.add_argument("--lookback", type=int, default=96, help="look-back window in steps")
+    tune.add_argument("--seed", type=int, default=0, help="random seed of every fit and of the search")
+    tune.add_argument("--params", type=_json_object, default="{}",
+                      help="fixed model hyperparameters as JSON (the space's keys override them)")
+    tune.add_argument("--grace-period", type=int, default=1, help="ASHA: epochs every trial trains before a cut")
+    tune.add_argument("--reduction-factor", type=float, default=2, help="ASHA: keep 1/this of the trials per rung")
+    tune.add_argument("--out", help="results folder (default: tune/<model>_<dataset>_H<horizon>)")
+    _add_csv_args(tune)
+    _add_training_args(tune)
+    _add_ray_args(tune, "trial")
 
     report = add_command("report", "rewrite report.md and its figures (fig_*.png) from a results folder",
                          "example:\n  tsforecast report --out all --merge part1 part2")
@@ -157,14 +211,52 @@ def _check_out_file(out: Path, source: str | None) -> None:
         raise PermissionError(f"--out {out}: cannot write to the folder {folder}")
 
 
-def cmd_bench(args) -> int:
-    from .bench import run_sweep
+def _missing_ray(err: ImportError, command: str) -> int:
+    print(f"tsforecast {command}: error: {' '.join(str(err).split())}", file=sys.stderr)
+    return 2
 
+
+def cmd_bench(args) -> int:
     command = "tsforecast " + " ".join(shlex.quote(a) for a in args.argv)
-    run_sweep(args.models, args.datasets, args.horizons, args.lookback, args.seeds, args.out,
-              model_params=args.params, training=_training_overrides(args), device=args.device,
-              verbose=args.verbose, command=command, date_column=args.date_column, dayfirst=args.dayfirst)
+    common = dict(model_params=args.params, training=_training_overrides(args), device=args.device,
+                  verbose=args.verbose, command=command, date_column=args.date_column, dayfirst=args.dayfirst)
+    failed = 0
+    if args.train_on and args.backend != "sequential":
+        raise ValueError("--train-on runs on the sequential back-end only (one fit shared by every target); "
+                         "drop --backend ray")
+    if args.backend == "ray":
+        from .distributed import FAILURES_FILE, require_ray, run_sweep
+
+        try:
+            require_ray()
+        except ImportError as err:
+            return _missing_ray(err, "bench")
+        run_sweep(args.models, args.datasets, args.horizons, args.lookback, args.seeds, args.out, address=args.address,
+                  cpus_per_run=args.cpus_per_run, gpus_per_run=args.gpus_per_run, **common)
+        failed = (Path(args.out) / FAILURES_FILE).is_file()
+    else:
+        from .bench import run_sweep
+
+        run_sweep(args.models, args.datasets, args.horizons, args.lookback, args.seeds, args.out,
+                  train_on=args.train_on, **common)
     print(f"results: {Path(args.out) / 'results.csv'}\nreport:  {Path(args.out) / 'report.md'}")
+    if failed:
+        print(f"failed:  {Path(args.out) / FAILURES_FILE} (rerun the command to retry)")
+    return 1 if failed else 0
+
+
+def cmd_tune(args) -> int:
+    from .distributed import require_ray, tune
+
+    try:
+        require_ray()
+    except ImportError as err:
+        return _missing_ray(err, "tune")
+    tune(args.model, args.dataset, args.horizon, args.space, trials=args.trials, lookback=args.lookback,
+         seed=args.seed, out=args.out, model_params=args.params, training=_training_overrides(args),
+         device=args.device, address=args.address, cpus_per_trial=args.cpus_per_trial,
+         gpus_per_trial=args.gpus_per_trial, grace_period=args.grace_period, reduction_factor=args.reduction_factor,
+         date_column=args.date_column, dayfirst=args.dayfirst)
     return 0
 
 
@@ -225,8 +317,8 @@ def cmd_models(args) -> int:
     return 0
 
 
-COMMANDS = {"bench": cmd_bench, "report": cmd_report, "forecast": cmd_forecast, "datasets": cmd_datasets,
-            "models": cmd_models}
+COMMANDS = {"bench": cmd_bench, "tune": cmd_tune, "report": cmd_report, "forecast": cmd_forecast,
+            "datasets": cmd_datasets, "models": cmd_models}
 
 #: errors that mean bad input or a bad path: one line on stderr, exit 2. pandas' EmptyDataError and ParserError,
 #: and UnicodeDecodeError, are ValueErrors; IsADirectoryError, NotADirectoryError and PermissionError are OSErrors.

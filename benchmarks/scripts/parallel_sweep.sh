@@ -1,22 +1,21 @@
 #!/usr/bin/env bash
-# Run `tsforecast bench` jobs side by side on one machine (a GPU box has many cores and an idle GPU
-# while one small model trains), each into its own folder, then merge them into one results folder.
+# Several `tsforecast bench` sweeps into one results folder, each run a Ray task (`--backend ray`): on this
+# machine's cores, or on a cluster with BENCH_ARGS="--address auto". The jobs run one after another; the runs
+# inside each run side by side, as many as the declared resources allow (BENCH_ARGS="--gpus-per-run 0.25":
+# four runs share a GPU). Needs pip install "tsforecast[distributed]".
 #
 #   bash benchmarks/scripts/parallel_sweep.sh OUT SECONDS "MODELS|DATASETS|HORIZONS" ...
 #
-# Each job is resumable (a rerun skips finished runs); SECONDS bounds every job so the merge always
-# happens (an interrupted job loses only its run in progress). Parts live in OUT/parts/.
+# Resumable like any bench (a rerun skips finished runs and retries failed ones, see OUT/failures.csv);
+# SECONDS bounds each job: it is then interrupted (SIGINT: finished runs are saved, Ray is stopped).
 set -u
 out=$1; seconds=$2; shift 2
-mkdir -p "$out/parts"
-python=${PYTHON:-python}
+tsforecast=${TSFORECAST:-tsforecast}
+status=0
 for job in "$@"; do
   IFS='|' read -r models datasets horizons <<<"$job"
-  part="$out/parts/${models//,/+}_${datasets//,/+}_${horizons//,/+}"
-  OMP_NUM_THREADS=1 timeout "$seconds" "$python" -m tsforecast bench --models "$models" --datasets "$datasets" \
-    --horizons "$horizons" --out "$part" >"$part.log" 2>&1 &
+  # shellcheck disable=SC2086  # BENCH_ARGS holds several options
+  timeout -s INT "$seconds" "$tsforecast" bench --backend ray --models "$models" --datasets "$datasets" \
+    --horizons "$horizons" --out "$out" ${BENCH_ARGS:-} || status=$?
 done
-wait
-parts=()
-for part in "$out"/parts/*/; do [ -f "$part/results.csv" ] && parts+=("$part"); done
-[ ${#parts[@]} -gt 0 ] && "$python" -m tsforecast report --out "$out" --merge "${parts[@]}"
+exit $status
