@@ -230,3 +230,35 @@ def test_report_compares_with_a_published_average_over_the_four_horizons():
     three = render_report(pd.DataFrame(rows[:3]), None)  # not the published average's horizons
     average = next(line for line in three.splitlines() if line.startswith("| autotimes | ETTh1 | 3 |"))
     assert "0.389" not in average
+
+
+def test_levels_record_interval_scores_and_are_part_of_the_key(series_csv, tmp_path):
+    out = tmp_path / "levels"
+    code = main(["bench", "--models", "ar,snaive", "--datasets", str(series_csv), "--horizons", "12",
+                 "--lookback", "24", "--levels", "80,95", "--interval-method", "adaptive", "--out", str(out)])
+    assert code == 0
+    rows = read_results(out)
+    assert {"coverage_80", "width_80", "winkler_80", "coverage_95", "width_95", "winkler_95"} <= set(rows.columns)
+    ar = rows[rows["model"] == "ar"].iloc[0]
+    # the same figures as Forecaster.evaluate on the same split
+    split = bench.resolve_dataset(str(series_csv), 24, 12).split
+    fitted = Forecaster(model="ar", lookback=24, horizon=12, interval_method="adaptive", device="cpu",
+                        random_state=0).fit(split.train, val_df=split.val)
+    expected = fitted.evaluate(split.test, level=[80, 95])
+    assert ar["coverage_80"] == pytest.approx(expected["coverage_80"], rel=1e-5)
+    assert ar["winkler_95"] == pytest.approx(expected["winkler_95"], rel=1e-5)
+    assert json.loads(ar["settings"])["scoring"] == {"levels": [80.0, 95.0], "interval_method": "adaptive"}
+    assert "## Prediction intervals" in (out / "report.md").read_text()
+    # the same sweep without levels is another run (re-run); with the same levels, nothing to do
+    plan = plan_sweep(["ar"], {"plant": str(series_csv)}, [12], 24, [0], rows, {}, {}, "{}")[0]
+    assert len(plan) == 1
+    plan = plan_sweep(["ar"], {"plant": str(series_csv)}, [12], 24, [0], rows, {}, {}, "{}",
+                      scoring={"levels": [80.0, 95.0], "interval_method": "adaptive"})[0]
+    assert plan == []
+
+
+def test_bad_levels_fail_before_anything_is_written(series_csv, tmp_path, capsys):
+    out = tmp_path / "bad"
+    assert main(["bench", "--models", "ar", "--datasets", str(series_csv), "--horizons", "12", "--lookback", "24",
+                 "--levels", "80,100", "--out", str(out)]) == 2
+    assert "level" in capsys.readouterr().err and not (out / "results.csv").exists()

@@ -76,6 +76,8 @@ COLUMNS = RUN + [
     "best_epoch", "device", "time_features", "settings", "code_version", "run_id", "shared_fit_with", "loss_curve",
     "machine", "torch_version", "tsforecast_version", "git_commit", "finished_at",
 ]
+#: prefixes of the interval scores a run records when ``--levels`` is given (``coverage_80``, ...)
+INTERVAL_SCORES = ("coverage_", "width_", "winkler_")
 #: published baselines shown beside every row, for context (same protocol, lookback 96)
 REFERENCE_BASELINES = [("DLinear", "96"), ("Repeat", "1")]
 #: calendar features as the reference scripts compute them: hourly set for every dataset (protocol.md §5)
@@ -332,13 +334,15 @@ def resolve_dataset(dataset: str, lookback: int, horizon: int = 1, date_column: 
 
 
 def run_settings(model: str, data: BenchData, horizon: int, model_params: dict, training: dict,
-                 lookback: int = 96, device: str = "auto", target: BenchData | None = None) -> tuple:
+                 lookback: int = 96, device: str = "auto", target: BenchData | None = None,
+                 scoring: dict | None = None) -> tuple:
     """What a run will use, before it runs: ``(spec, training settings, settings JSON)``.
 
     The spec holds the family's reference settings for this dataset and horizon under the user's
     explicit params; the JSON (the row's ``settings``, part of the resume key) holds every model
     hyperparameter, the resolved training config (the family's defaults under the user's) and how the
-    data was split and read. ``target``: a zero-shot run's scoring dataset (``data`` is the one fitted
+    data was split and read (and ``scoring``: interval levels and method, when asked for). ``target``: a
+    zero-shot run's scoring dataset (``data`` is the one fitted
     on; without ``target`` the JSON is the fit's settings, shared by every target)."""
     reference = get_model_class(model).reference_config(data.name, horizon)
     spec = build_spec(model, {**reference.get("params", {}), **model_params})
@@ -346,8 +350,10 @@ def run_settings(model: str, data: BenchData, horizon: int, model_params: dict, 
     config = vars(Forecaster(model=spec, lookback=lookback, horizon=horizon, **training)._training_config(spec))
     config.pop("verbose", None)  # how chatty a fit is changes no result
     described = data.description if target is None else {"train": data.description, "target": target.description}
-    settings = json.dumps({"model": _jsonable(spec.get_params()), "training": _jsonable(config),
-                           "data": described}, sort_keys=True)
+    resolved = {"model": _jsonable(spec.get_params()), "training": _jsonable(config), "data": described}
+    if scoring:  # prediction intervals scored too (``--levels``); absent otherwise, so older rows still match
+        resolved["scoring"] = scoring
+    settings = json.dumps(resolved, sort_keys=True)
     return spec, training, settings
 
 
@@ -363,7 +369,7 @@ def run_id(model: str, dataset: str, horizon: int, lookback: int, seed: int, par
 def run_one(model: str, dataset: str, horizon: int, lookback: int, seed: int, model_params: dict,
             training: dict, device: str = "auto", verbose: int = 0, fitted: dict | None = None,
             date_column: str | None = None, dayfirst: bool = False, forecast_windows: int = 0,
-            train_on: str | None = None) -> dict:
+            train_on: str | None = None, scoring: dict | None = None) -> dict:
     """Fit on the protocol's train split (early stopping on val), score every test window.
 
     ``train_on``: zero-shot transfer (see the module docstring): fit on that dataset (a bundled name or
@@ -378,6 +384,9 @@ def run_one(model: str, dataset: str, horizon: int, lookback: int, seed: int, mo
     fitted model is kept, so a sweep plans the horizons of one fit next to each other. A run scored
     with an earlier run's fit reports ``train_seconds`` 0 and that run's horizon in ``shared_fit_with``
     (the fit's time is on that run's row, once); its epochs, losses and curves are the fit's.
+    ``scoring``: ``{"levels": [80, 95], "interval_method": "split" | "adaptive"}`` also scores conformal
+    intervals (calibrated on the validation windows at fit): ``coverage_80``, ``width_80`` (data units),
+    ``winkler_80``, ... columns.
     ``forecast_windows``: also return the forecast and truth of that many test windows (first to
     last, evenly spaced) of the last channel as ``"forecasts"`` (a DataFrame, for the report's figures).
     """
@@ -389,7 +398,7 @@ def run_one(model: str, dataset: str, horizon: int, lookback: int, seed: int, mo
         check_transfer_channels(source, data)
         fit_data = source.split
     spec, training, settings = run_settings(model, source, horizon, model_params, training, lookback,
-                                            target=data if train_on is not None else None)
+                                            target=data if train_on is not None else None, scoring=scoring)
     shared_fit = fitted is not None and (spec.one_model_for_all_horizons or train_on is not None)
     if train_on is None:
         key = (model, data.name, lookback, seed, settings)
@@ -411,8 +420,11 @@ def run_one(model: str, dataset: str, horizon: int, lookback: int, seed: int, mo
     test = split.test
     if train_on is not None:
         scorer, test = transfer_view(forecaster, data)
+    levels = list(scoring["levels"]) if scoring else None
+    if scoring:
+        scorer.set_params(interval_method=scoring.get("interval_method", "split"))
     started = time.perf_counter()
-    scores = scorer.evaluate(test, horizon=horizon)
+    scores = scorer.evaluate(test, horizon=horizon, level=levels)
     predict_seconds = time.perf_counter() - started
     result = forecaster.training_
     row = {
@@ -433,6 +445,7 @@ def run_one(model: str, dataset: str, horizon: int, lookback: int, seed: int, mo
         "code_version": code_version(model),
         "shared_fit_with": np.nan if shared_with is None else shared_with,
         "loss_curve": _loss_curve(result),
+        **{k: v for k, v in scores.items() if k.startswith(INTERVAL_SCORES)},
     }
     if forecast_windows:
         row["forecasts"] = _forecast_windows(scorer, test, lookback, horizon, forecast_windows)
@@ -521,7 +534,7 @@ def _train_dataset(row: dict) -> str:
 def plan_sweep(models: list[str], sources: dict, horizons: list[int], lookback: int, seeds: list[int],
                results: pd.DataFrame, model_params: dict, training: dict, params_json: str,
                date_column: str | None = None, dayfirst: bool = False,
-               train_on: tuple | None = None) -> tuple[list[dict], int, int]:
+               train_on: tuple | None = None, scoring: dict | None = None) -> tuple[list[dict], int, int]:
     """The runs ``results`` does not hold yet, as dicts of the row's key columns, and (runs already
     done, recorded runs that no longer match and are re-run).
 
@@ -543,11 +556,12 @@ def plan_sweep(models: list[str], sources: dict, horizons: list[int], lookback: 
             for s_index, seed in enumerate(seeds):
                 for h_index, horizon in enumerate(horizons):
                     if train_data is None:
-                        settings = run_settings(model, data, horizon, model_params, training, lookback)[2]
-                        fit = settings
+                        settings = run_settings(model, data, horizon, model_params, training, lookback,
+                                                scoring=scoring)[2]
+                        fit = run_settings(model, data, horizon, model_params, training, lookback)[2]
                     else:
                         settings = run_settings(model, train_data, horizon, model_params, training, lookback,
-                                                target=data)[2]
+                                                target=data, scoring=scoring)[2]
                         fit = run_settings(model, train_data, horizon, model_params, training, lookback)[2]
                     key = (model, dataset, int(horizon), int(lookback), int(seed), params_json, train_name, settings,
                            code)
@@ -558,7 +572,7 @@ def plan_sweep(models: list[str], sources: dict, horizons: list[int], lookback: 
                     fit_index = settings_order.setdefault(fit, len(settings_order))
                     order = (d_index, m_index, fit_index, s_index, h_index, 0) if train_data is None else \
                         (0, m_index, fit_index, s_index, h_index, d_index)
-                    plan.append({"order": order, **dict(zip(KEY, key))})
+                    plan.append({"order": order, **dict(zip(KEY, key)), "scoring": scoring})
     plan.sort(key=lambda run: run.pop("order"))
     return plan, n_done, n_stale
 
@@ -586,7 +600,7 @@ class Sweep:
 def prepare_sweep(models: list[str], datasets: list[str], horizons: list[int], lookback: int, seeds: list[int],
                   out: str | Path, model_params: dict | None = None, training: dict | None = None,
                   command: str | None = None, log: Callable[[str], None] = print, date_column: str | None = None,
-                  dayfirst: bool = False, train_on: str | None = None) -> Sweep:
+                  dayfirst: bool = False, train_on: str | None = None, scoring: dict | None = None) -> Sweep:
     """Check every input, plan the runs ``out`` does not hold yet (:func:`plan_sweep`) and record the command.
     ``train_on``: zero-shot transfer, see the module docstring (channel counts checked here, before any run)."""
     out = Path(out)
@@ -611,7 +625,7 @@ def prepare_sweep(models: list[str], datasets: list[str], horizons: list[int], l
     params_json = json.dumps({**model_params, **{f"train.{k}": v for k, v in training.items()}}, sort_keys=True)
     results = read_results(out)
     plan, n_done, n_stale = plan_sweep(models, sources, horizons, lookback, seeds, results, model_params, training,
-                                       params_json, date_column, dayfirst, train_on)
+                                       params_json, date_column, dayfirst, train_on, scoring)
     if command:
         stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         with open(_ensure_dir(out) / COMMANDS_FILE, "a") as handle:
@@ -650,7 +664,7 @@ def execute_run(run: dict, source: str, lookback: int, model_params: dict, train
     train_on = (train_source or run["train_dataset"]) if run.get("train_dataset") else None
     row.update(run_one(run["model"], source, run["horizon"], lookback, run["seed"], model_params, training, device,
                        verbose, fitted, date_column=date_column, dayfirst=dayfirst, forecast_windows=FORECAST_WINDOWS,
-                       train_on=train_on))
+                       train_on=train_on, scoring=run.get("scoring")))
     row.update({"machine": machine_description(), "torch_version": torch.__version__, "tsforecast_version": __version__,
                 "git_commit": git_commit(), "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
     return row
@@ -663,10 +677,19 @@ def record_run(sweep: Sweep, row: dict) -> None:
     forecasts = row.pop("forecasts")
     out = sweep.out
     write_atomic(out / FORECASTS_DIR / f"{row['run_id']}.csv", forecasts.to_csv(index=False, float_format="%.5g"))
-    new = pd.DataFrame([row]).reindex(columns=COLUMNS)
-    sweep.results = pd.concat([sweep.results, new], ignore_index=True)[COLUMNS] if len(sweep.results) else new
+    columns = result_columns(list(sweep.results.columns) + list(row))
+    new = pd.DataFrame([row]).reindex(columns=columns)
+    sweep.results = pd.concat([sweep.results, new], ignore_index=True).reindex(columns=columns) \
+        if len(sweep.results) else new
     write_atomic(out / RESULTS_FILE, sweep.results.to_csv(index=False, float_format="%.6g"))
     write_atomic(out / REPORT_FILE, render_report(sweep.results, out, figures=None))
+
+
+def result_columns(present) -> list[str]:
+    """``results.csv``'s columns: the fixed ones, then any interval scores recorded (``coverage_80``, ...)."""
+    extra = sorted({c for c in present if isinstance(c, str) and c.startswith(INTERVAL_SCORES)},
+                   key=lambda c: (float(c.split("_", 1)[1]), INTERVAL_SCORES.index(c.split("_", 1)[0] + "_")))
+    return COLUMNS + extra
 
 
 def run_summary(row: dict) -> str:
@@ -681,7 +704,8 @@ def run_sweep(models: list[str], datasets: list[str], horizons: list[int], lookb
               out: str | Path, model_params: dict | None = None, training: dict | None = None,
               device: str = "auto", verbose: int = 0, command: str | None = None,
               log: Callable[[str], None] = print, date_column: str | None = None,
-              dayfirst: bool = False, figures: bool = True, train_on: str | None = None) -> pd.DataFrame:
+              dayfirst: bool = False, figures: bool = True, train_on: str | None = None,
+              levels: list | None = None, interval_method: str = "split") -> pd.DataFrame:
     """Run every missing combination, one after another in this process; returns all results in ``out``
     (old and new). :func:`tsforecast.distributed.run_sweep` runs the same plan as Ray tasks.
 
@@ -690,9 +714,11 @@ def run_sweep(models: list[str], datasets: list[str], horizons: list[int], lookb
     Each run saves a few test windows' forecasts to ``out/forecasts/<run_id>.csv``; when the sweep
     ends, the report's figures are drawn (``figures=False``: not).
     ``train_on``: zero-shot transfer, fitted on that dataset and scored on each of ``datasets`` (module docstring).
+    ``levels``: also score conformal prediction intervals at these levels (``interval_method``: "split" or
+    "adaptive"): coverage, mean width (data units) and Winkler score per run and level.
     """
     sweep = prepare_sweep(models, datasets, horizons, lookback, seeds, out, model_params, training, command, log,
-                          date_column, dayfirst, train_on)
+                          date_column, dayfirst, train_on, scoring_settings(levels, interval_method))
     fitted: dict = {}
     train_source = sweep.train_on[1] if sweep.train_on else None
     for i, run in enumerate(sweep.runs, 1):
@@ -703,6 +729,15 @@ def run_sweep(models: list[str], datasets: list[str], horizons: list[int], lookb
     if len(sweep.results):
         write_report(sweep.results, sweep.out, figures=figures)
     return sweep.results
+
+
+def scoring_settings(levels, interval_method: str = "split") -> dict | None:
+    """The ``scoring`` part of a run's settings for ``--levels`` (None without levels); checked here, before any run."""
+    if not levels:
+        return None
+    from .intervals import check_levels, check_method
+
+    return {"levels": [float(v) for v in check_levels(levels)], "interval_method": check_method(interval_method)}
 
 
 def write_report(results: pd.DataFrame, out: Path, figures: bool = True) -> Path:
@@ -752,7 +787,7 @@ def merge_results(sources: list[str | Path], out: str | Path) -> pd.DataFrame:
         if (source / COMMANDS_FILE).is_file():
             commands.append((source / COMMANDS_FILE).read_text())
     merged = pd.concat([f for f in frames if len(f)], ignore_index=True)
-    merged = merged.reindex(columns=COLUMNS).drop_duplicates(subset=KEY, keep="first")
+    merged = merged.reindex(columns=result_columns(merged.columns)).drop_duplicates(subset=KEY, keep="first")
     _ensure_dir(out)
     # A source merged again (a resumed part) adds only the commands not recorded yet.
     recorded = (out / COMMANDS_FILE).read_text() if (out / COMMANDS_FILE).is_file() else ""
@@ -930,6 +965,7 @@ def render_report(results: pd.DataFrame, out: Path | None = None, figures: tuple
                       "scored at this horizon; the fit's time is counted once, on the row of the horizon it was fitted "
                       "at (means over the seeds whose fit it was).", ""]
     lines += _transfer_published(grouped, lookup)
+    lines += _interval_table(current_rows(results))
     lines += _horizon_averages(grouped, lookup)
     lines += _overall_averages(grouped, lookup)
     lines += _figure_section(figures)
@@ -968,6 +1004,24 @@ def _published_average(lookup: dict, model: str, rows: pd.DataFrame) -> tuple[fl
         return None, ""
     mixed = any(int(p[2]) != int(lb) for p, lb in zip(pubs, rows.lookback))
     return float(np.mean([p[0] for p in pubs])), (" " + OTHER_LOOKBACK if mixed else "")
+
+
+def _interval_table(rows: pd.DataFrame) -> list[str]:
+    """Conformal intervals per run (``--levels``): coverage (%), mean width and Winkler score (data units)."""
+    columns = [c for c in result_columns(rows.columns) if c.startswith(INTERVAL_SCORES)]
+    if not columns:
+        return []
+    rows = rows.dropna(subset=columns, how="all")
+    method = rows["settings"].map(lambda text: json.loads(text).get("scoring", {}).get("interval_method", ""))
+    lines = ["## Prediction intervals", "",
+             "Conformal intervals calibrated on the validation windows at fit, scored on every test window: "
+             "coverage in %, mean width and Winkler interval score in the data's units (means over seeds).", "",
+             "| dataset | model | H | method | " + " | ".join(columns) + " |", "|" + "---|" * (4 + len(columns))]
+    table = rows.assign(method=method).groupby(["dataset", "model", "params", "horizon", "method"], sort=False)[columns]
+    for (dataset, model, params, horizon, how), values in table.mean().iterrows():
+        cells = " | ".join(_fmt(values[c], 1 if c.startswith("coverage_") else 3) for c in columns)
+        lines.append(f"| {dataset} | {run_label(model, params)} | {horizon} | {how} | {cells} |")
+    return lines + [""]
 
 
 def _horizon_averages(grouped: pd.DataFrame, lookup: dict) -> list[str]:

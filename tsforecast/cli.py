@@ -13,6 +13,13 @@ def _csv_list(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
+def _float_list(text: str) -> list[float]:
+    try:
+        return [float(item) for item in _csv_list(text)]
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from err
+
+
 def _int_list(text: str) -> list[int]:
     try:
         return [int(item) for item in _csv_list(text)]
@@ -136,6 +143,11 @@ def build_parser() -> argparse.ArgumentParser:
                             "and score each --datasets dataset's test split, scaled by its own training split; "
                             "channel counts must match (default: none, each dataset is fitted on its own training split)")
     bench.add_argument("--horizons", type=_int_list, default="96,192,336,720", help="comma-separated horizons")
+    bench.add_argument("--levels", type=_float_list, default=None,
+                       help="also score conformal prediction intervals at these levels, e.g. 80,95: coverage, mean "
+                            "width and Winkler score per run (default: none)")
+    bench.add_argument("--interval-method", choices=["split", "adaptive"], default="split",
+                       help="conformal intervals for --levels: static split or adaptive (updated as targets arrive)")
     bench.add_argument("--lookback", type=int, default=96, help="look-back window in steps")
     bench.add_argument("--seeds", type=_int_list, default="0", help="comma-separated random seeds")
     bench.add_argument("--params", type=_json_object, default="{}",
@@ -219,7 +231,8 @@ def _missing_ray(err: ImportError, command: str) -> int:
 def cmd_bench(args) -> int:
     command = "tsforecast " + " ".join(shlex.quote(a) for a in args.argv)
     common = dict(model_params=args.params, training=_training_overrides(args), device=args.device,
-                  verbose=args.verbose, command=command, date_column=args.date_column, dayfirst=args.dayfirst)
+                  verbose=args.verbose, command=command, date_column=args.date_column, dayfirst=args.dayfirst,
+                  levels=args.levels, interval_method=args.interval_method)
     failed = 0
     if args.train_on and args.backend != "sequential":
         raise ValueError("--train-on runs on the sequential back-end only (one fit shared by every target); "

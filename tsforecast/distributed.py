@@ -41,7 +41,8 @@ import pandas as pd
 
 from . import bench
 from .bench import (KEY, RESULTS_FILE, RUN, Sweep, execute_run, fit_groups, is_user_csv,
-                    prepare_sweep, record_run, resolve_dataset, run_settings, run_summary, write_report)
+                    prepare_sweep, record_run, resolve_dataset, run_settings, run_summary, scoring_settings,
+                    write_report)
 from .io import write_atomic
 
 INSTALL_HINT = 'pip install "tsforecast[distributed]"'
@@ -193,7 +194,7 @@ def run_sweep(models: list[str], datasets: list[str], horizons: list[int], lookb
               log: Callable[[str], None] | None = None, date_column: str | None = None, dayfirst: bool = False,
               figures: bool = True, address: str | None = None, num_cpus: int | None = None,
               cpus_per_run: float = 1, gpus_per_run: float | None = None, progress: bool = True,
-              task: Callable = run_group) -> pd.DataFrame:
+              task: Callable = run_group, levels: list | None = None, interval_method: str = "split") -> pd.DataFrame:
     """:func:`tsforecast.bench.run_sweep` with every fit group a Ray task; returns all results in ``out``.
 
     ``address``: a running Ray cluster (``"auto"``, ``"ray://head:10001"``); None starts Ray here on
@@ -204,7 +205,7 @@ def run_sweep(models: list[str], datasets: list[str], horizons: list[int], lookb
     ``task``: what a worker runs for one fit group (:func:`run_group`; tests replace it)."""
     require_ray()  # before planning: the message should not wait for a sweep's checks
     sweep = prepare_sweep(models, datasets, horizons, lookback, seeds, out, model_params, training, command,
-                          log or print, date_column, dayfirst)
+                          log or print, date_column, dayfirst, scoring=scoring_settings(levels, interval_method))
     out = sweep.out
     failures = read_failures(out)
     if sweep.runs:
