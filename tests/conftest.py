@@ -14,6 +14,18 @@ def make_ar_frame(n=600, coefs=(0.6, -0.3, 0.2), channels=2, freq="h", seed=0, i
     return pd.DataFrame(data[100:], index=index, columns=[f"c{i}" for i in range(channels)])
 
 
+def write_plant_csv(path):
+    """A user's CSV for the bench tests: 300 hourly rows (a `date` column, two channels), a 70/10/20 split
+    with room for look-back 24 and horizons up to 12."""
+    rng = np.random.default_rng(7)
+    index = pd.date_range("2023-01-01", periods=300, freq="h")
+    daily = np.sin(2 * np.pi * np.arange(300) / 24)
+    frame = pd.DataFrame({"date": index, "load": daily + 0.1 * rng.normal(size=300).cumsum(),
+                          "temp": rng.normal(size=300).cumsum()})
+    frame.to_csv(path, index=False)
+    return path
+
+
 @pytest.fixture
 def ar_frame():
     return make_ar_frame()

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import write_plant_csv
 from tsforecast import bench
 from tsforecast.bench import code_version, plan_sweep, read_results, render_report, run_one, run_sweep
 from tsforecast.cli import main
@@ -22,15 +23,7 @@ FAST = {"max_epochs": 1}
 
 @pytest.fixture
 def series_csv(tmp_path) -> Path:
-    """300 hourly rows, two channels: a 70/10/20 split with room for look-back 24 and horizons up to 12."""
-    rng = np.random.default_rng(7)
-    index = pd.date_range("2023-01-01", periods=300, freq="h")
-    daily = np.sin(2 * np.pi * np.arange(300) / 24)
-    frame = pd.DataFrame({"date": index, "load": daily + 0.1 * rng.normal(size=300).cumsum(),
-                          "temp": rng.normal(size=300).cumsum()})
-    path = tmp_path / "plant.csv"
-    frame.to_csv(path, index=False)
-    return path
+    return write_plant_csv(tmp_path / "plant.csv")
 
 
 @pytest.fixture

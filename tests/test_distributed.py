@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import write_plant_csv
 from tsforecast import distributed
 from tsforecast.bench import read_results, run_sweep
 from tsforecast.cli import main
@@ -31,15 +32,7 @@ def local_ray():
 
 @pytest.fixture(scope="module")
 def series_csv(tmp_path_factory) -> Path:
-    """300 hourly rows, two channels (as tests/test_bench.py's)."""
-    rng = np.random.default_rng(7)
-    index = pd.date_range("2023-01-01", periods=300, freq="h")
-    daily = np.sin(2 * np.pi * np.arange(300) / 24)
-    frame = pd.DataFrame({"date": index, "load": daily + 0.1 * rng.normal(size=300).cumsum(),
-                          "temp": rng.normal(size=300).cumsum()})
-    path = tmp_path_factory.mktemp("data") / "plant.csv"
-    frame.to_csv(path, index=False)
-    return path
+    return write_plant_csv(tmp_path_factory.mktemp("data") / "plant.csv")
 
 
 @pytest.fixture(scope="module")
