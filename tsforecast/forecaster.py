@@ -211,12 +211,14 @@ class Forecaster(BaseEstimator):
         check_same_calendar(frame.calendar, self.calendar_, frame.index[-1], what)
         return frame
 
-    def _context(self, X, what: str = "predict data") -> tuple[np.ndarray, pd.DatetimeIndex, Calendar]:
-        """The last ``lookback`` rows to forecast from: of ``X``, or of the data seen by fit when X is None."""
+    def _context(self, X, what: str = "predict data") -> tuple[np.ndarray, pd.DatetimeIndex, Calendar,
+                                                              CheckedFrame | None]:
+        """The last ``lookback`` rows to forecast from: of ``X``, or of the data seen by fit when X is None;
+        and ``X`` as checked (None without ``X``)."""
         if X is None:
-            return self.history_.to_numpy(), self.calendar_.internal(self.history_.index), self.calendar_
+            return self.history_.to_numpy(), self.calendar_.internal(self.history_.index), self.calendar_, None
         frame = self._check_input(X, min_rows=self.lookback, what=what, rows_needed_for=f"lookback={self.lookback}")
-        return frame.values[-self.lookback:], frame.index[-self.lookback:], frame.calendar
+        return frame.values[-self.lookback:], frame.index[-self.lookback:], frame.calendar, frame
 
     # ------------------------------------------------------------------ fit
     def fit(self, X, y=None, val_df=None):
@@ -243,7 +245,7 @@ class Forecaster(BaseEstimator):
         self.device_ = resolve_device(self.device)
         self.time_feature_freq_ = self._mark_freq(frame.freq, spec)
         n_marks = 0 if self.time_feature_freq_ is None else len(feature_names(self.time_feature_freq_))
-        season = resolve_season(self.season_length, frame.freq)  # the data's season, for seasonal models (snaive)
+        season = resolve_season(self.season_length, frame.freq)  # for seasonal models (snaive) and MASE
         dims = Dims(n_channels=len(frame.columns), lookback=self.lookback, horizon=self.horizon, n_time_features=n_marks,
                     season_length=season)
         spec.check(dims)
@@ -267,8 +269,7 @@ class Forecaster(BaseEstimator):
                 train_values, train_index = frame.values[:cut], frame.index[:cut]
                 val_values, val_index = frame.values[cut - self.lookback:], frame.index[cut - self.lookback:]
             self.scaler_ = fit_scaler(train_values, self.columns_)
-            self.mase_scale_, self.mase_season_ = seasonal_naive_scale(train_values, resolve_season(self.season_length,
-                                                                                                    self.freq_))
+            self.mase_scale_, self.mase_season_ = seasonal_naive_scale(train_values, season)
             self.training_ = TrainingResult()
             if spec.fit_mode == "closed_form":
                 spec.fit_closed_form(network, self.scaler_.transform(train_values))
@@ -349,7 +350,7 @@ class Forecaster(BaseEstimator):
         levels = check_levels(level)
         horizon = self.horizon if horizon is None else horizon
         check_positive_int("horizon", horizon)
-        values, index, calendar = self._context(X)
+        values, index, calendar, frame = self._context(X)
         n_future = padded_length(horizon, self.network_.output_len)
         series = self._prepare(values, index, future_steps=n_future, calendar=calendar)
         x_mark = future_mark = None
@@ -364,8 +365,7 @@ class Forecaster(BaseEstimator):
         if tracker is None:
             radii = rule(None)
         else:
-            if X is not None:
-                frame = self._check_input(X, min_rows=self.lookback, what="predict data", rows_needed_for="lookback")
+            if frame is not None:
                 if len(frame.values) >= self.lookback + horizon:
                     for y, forecast in self._window_forecasts(frame.values, frame.index, frame.calendar, horizon):
                         tracker.radii((forecast - y).abs().cpu().numpy(), record=False)

@@ -21,12 +21,6 @@ class CheckedFrame:
     calendar: Calendar  # maps the internal index back to the caller's kind of index
 
 
-def check_fraction(name: str, value) -> None:
-    """A real number in [0, 1)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not 0 <= value < 1:
-        raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
-
-
 def check_positive_int(name: str, value, allow_none: bool = False) -> None:
     if value is None and allow_none:
         return

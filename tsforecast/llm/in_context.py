@@ -23,7 +23,7 @@ def in_context_forecast(forecaster, prompt: pd.DataFrame, X: pd.DataFrame | None
     if len(prompt) == 0 or len(prompt) % network.token_len:
         raise ValueError(f"the prompt must be a positive multiple of token_len={network.token_len} rows, got {len(prompt)}")
     prompt = forecaster._check_input(prompt, min_rows=1, what="prompt", rows_needed_for="one token")
-    values, index, calendar = forecaster._context(X, what="context")
+    values, index, calendar, _ = forecaster._context(X, what="context")
     n_future = -(-horizon // network.token_len) * network.token_len
     context = forecaster._prepare(values, index, future_steps=n_future, calendar=calendar)
     shown = forecaster._prepare(prompt.values, prompt.index, calendar=prompt.calendar)
