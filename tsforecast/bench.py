@@ -558,7 +558,9 @@ def plan_sweep(models: list[str], sources: dict, horizons: list[int], lookback: 
                     if train_data is None:
                         settings = run_settings(model, data, horizon, model_params, training, lookback,
                                                 scoring=scoring)[2]
-                        fit = run_settings(model, data, horizon, model_params, training, lookback)[2]
+                        # the fit's settings leave out the scoring (one fit, whatever is scored)
+                        fit = run_settings(model, data, horizon, model_params, training, lookback)[2] \
+                            if scoring else settings
                     else:
                         settings = run_settings(model, train_data, horizon, model_params, training, lookback,
                                                 target=data, scoring=scoring)[2]
