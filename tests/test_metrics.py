@@ -204,7 +204,7 @@ def test_save_load_round_trips_mase(fitted, tmp_path):
     # a model saved before MASE's scale was recorded: MASE is NaN with a warning, the rest still works
     config_path = tmp_path / "model" / "config.json"
     config = json.loads(config_path.read_text())
-    for key in ("mase_scale", "mase_season"):
+    for key in ("mase_scales", "mase_season"):
         config["state"].pop(key)
     config_path.write_text(json.dumps(config))
     old = Forecaster.load(tmp_path / "model")

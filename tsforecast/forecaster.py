@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+import warnings
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -11,8 +12,11 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.exceptions import NotFittedError
 
 from .data.calendar import Calendar, check_same_calendar
+from .data.panel import (Panel, PanelLayout, Roles, SeriesData, as_label_tuple, ids_text, read_long, resolve_roles,
+                         to_output, warn_skipped)
 from .data.scaling import fit_scaler
 from .data.splits import check_window_rows, holdout_split
+from .data.tensors import encode
 from .data.timefeatures import feature_names
 from .data.timefeatures import time_features as calendar_features
 from .data.windows import Windows
@@ -23,7 +27,7 @@ from .models.registry import get_model_class, resolve_model
 from .params import PARAMETER_CONSTRAINTS, check_training_settings, validate_params
 from .rollout import autoregressive_forecast, padded_length
 from .training import TrainingConfig, TrainingResult, default_eval_batch_size, train
-from .validation import CheckedFrame, check_frame, check_positive_int
+from .validation import check_frame, check_positive_int
 
 # Training settings used when neither the Forecaster nor the model family sets them: the LTSF
 # reference scripts' defaults (Time-Series-Library run.py).
@@ -42,22 +46,20 @@ def resolve_device(device: str) -> torch.device:
     return resolved
 
 
-@dataclass
-class _Series:
-    """One validated, scaled series on the device, with its calendar features (extended into the future)."""
-
-    values: torch.Tensor  # (T, C) scaled, float32
-    marks: torch.Tensor | None  # (T + extra, F)
-
-
 class Forecaster(BaseEstimator):
-    """Forecast a multivariate time series (a DataFrame with a DatetimeIndex, one column per channel).
+    """Forecast one multivariate time series or a panel of many, with optional covariates.
 
-    Input: a DataFrame (or a Series: one channel, named after the Series or ``"y"``) indexed by a
+    Wide input: a DataFrame (or a Series: one channel, named after the Series or ``"y"``) indexed by a
     DatetimeIndex, tz-naive or tz-aware, or a PeriodIndex; column labels are strings or integers and are
-    kept as they are. ``predict`` always returns a DataFrame whose index is of the input's kind: the same
+    kept as they are. ``predict`` then returns a DataFrame whose index is of the input's kind: the same
     time zone (sub-daily steps run in UTC inside, so DST days of 23 or 25 hours are regular; daily and
     longer steps keep local midnight) or a PeriodIndex of the same frequency.
+
+    Long input (a panel, neuralforecast's format): a DataFrame with the columns ``id_col``, ``time_col``,
+    the targets and the covariates, one row per series and step; series may differ in length and start
+    date and share one frequency. One global model is trained on the windows of every series, each series
+    scaled on its own training rows; ``predict`` returns a long frame, each series forecast from its own
+    last date (:mod:`tsforecast.data.panel`).
 
     Parameters
     ----------
@@ -98,6 +100,28 @@ class Forecaster(BaseEstimator):
         :mod:`tsforecast.intervals`): ``"split"`` a static quantile of their errors per step and
         channel; ``"adaptive"`` quantile tracking that keeps updating from forecasts whose targets have
         since been observed, so coverage holds under drift.
+    id_col, time_col : str
+        The series id and time columns of a long frame (``"unique_id"``, ``"ds"``); a frame with an
+        ``id_col`` column is read as long.
+    target_cols : list or None
+        The columns to forecast; None: every numeric column that is not id, time or a covariate.
+    future_covariates : list or None
+        Columns known in advance for the forecast steps (prices, promotions, holidays, weather
+        forecasts): inputs over the look-back and the forecast steps, required at ``predict``
+        (``future_covariates=``, a frame in the fit layout) and present in ``evaluate``'s data. They
+        reach the network as extra mark columns (after the calendar features); models that use them:
+        ``ar`` (ARX, as statsmodels ``AutoReg(exog=...)``), ``arnet``, ``itransformer``, ``smamba``,
+        ``autoformer``, ``informer``.
+    past_covariates : list or None
+        Columns observed only up to the forecast origin (visits, sensor readings): extra input channels,
+        never forecast or scored; a rollout beyond one network output holds their last value. Models that
+        use them: ``itransformer``, ``smamba``, ``autoformer``, ``informer`` (they mix channels). A role the
+        model does not use is an error at fit.
+    missing : {"raise", "mask"}
+        ``"raise"``: NaN values and gaps in the timestamps are errors naming the fix. ``"mask"``: NaN
+        targets and gaps (inserted as NaN rows) are allowed; no missing target enters a loss or metric;
+        missing inputs carry the last observation forward (the series' training mean before the first);
+        a gap in the last look-back at ``predict`` is reported in a warning.
     random_state : int or None
         Seed (0 to 2**32 - 1) for weight initialization and shuffling; the global RNGs are left
         untouched. None draws a fresh seed per fit. A numpy RandomState or Generator is not accepted.
@@ -108,11 +132,13 @@ class Forecaster(BaseEstimator):
 
     Attributes (after ``fit``)
     --------------------------
-    network_ : the trained torch module;  scaler_ : the StandardScaler fitted on the training rows;
-    columns_, freq_ : the input's columns and step;  history_ : the last ``lookback`` rows seen;
+    network_ : the trained torch module;  scalers_ : per series, the StandardScaler fitted on its training
+    rows (targets, past covariates, future covariates; ``scaler_`` for a one-series fit);  series_ids_ :
+    the series' ids (``[None]`` for a wide frame);  roles_ : the columns' roles;  columns_, freq_ : the
+    target columns and the step;  history_ : the last ``lookback`` rows seen (``histories_`` per series);
     training_ : losses and timings per epoch;  n_epochs_ : epochs run;  fit_seconds_ : wall time of fit;
     coef_, intercept_ : AR coefficients (channels x lags, lag 1 first) and intercepts, in the data's
-    units, for linear AR models;  mase_scale_, mase_season_ : MASE's denominator per channel (the
+    units, for linear AR models (``exog_coef_`` for ARX's future covariates);  mase_scales_, mase_season_ : MASE's denominator per channel (the
     in-sample seasonal-naive MAE of the training rows, data units) and the season it used (lag 1 when
     the training rows are too few for one seasonal difference);  intervals_ : the conformal
     calibration (calibration rows and their windows' scaled absolute errors per horizon step and channel).
@@ -123,8 +149,9 @@ class Forecaster(BaseEstimator):
 
     def __init__(self, model="ar", lookback=96, horizon=96, *, max_epochs=None, batch_size=None,
                  learning_rate=None, patience=None, lr_schedule=None, validation_fraction=0.1, freq=None,
-                 time_features="auto", season_length=None, interval_method="split", random_state=None, device="auto",
-                 verbose=0):
+                 time_features="auto", season_length=None, interval_method="split", id_col="unique_id",
+                 time_col="ds", target_cols=None, future_covariates=None, past_covariates=None, missing="raise",
+                 random_state=None, device="auto", verbose=0):
         self.model = model
         self.lookback = lookback
         self.horizon = horizon
@@ -138,6 +165,12 @@ class Forecaster(BaseEstimator):
         self.time_features = time_features
         self.season_length = season_length
         self.interval_method = interval_method
+        self.id_col = id_col
+        self.time_col = time_col
+        self.target_cols = target_cols
+        self.future_covariates = future_covariates
+        self.past_covariates = past_covariates
+        self.missing = missing
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
@@ -185,77 +218,178 @@ class Forecaster(BaseEstimator):
             return None
         return data_freq if self.time_features == "auto" else self.time_features
 
-    # ------------------------------------------------------------------ data preparation
-    def _prepare(self, values: np.ndarray, index: pd.DatetimeIndex, future_steps: int = 0, network=None,
-                 calendar: Calendar | None = None) -> _Series:
-        """Scale values and compute the marks over ``index`` (internal, see :class:`Calendar`) plus
-        ``future_steps`` steps after it: calendar features of the local wall-clock times, or the
-        network's own ``time_marks(index, freq)`` when it has that hook."""
-        scaled = torch.as_tensor(self.scaler_.transform(values), dtype=torch.float32, device=self.device_)
-        marks = None
-        if self.time_feature_freq_ is not None:
-            calendar = self.calendar_ if calendar is None else calendar
-            full_index = index.append(calendar.future(index[-1], future_steps)) if future_steps else index
-            local = calendar.wall_clock(full_index)
-            custom_marks = getattr(self.network_ if network is None else network, "time_marks", None)
-            if custom_marks is not None:
-                marks = custom_marks(local, self.freq_).to(self.device_)
-            else:
-                marks = torch.as_tensor(calendar_features(local, self.time_feature_freq_), device=self.device_)
-        return _Series(scaled, marks)
+    # ------------------------------------------------------------------ reading data
+    def _layout(self) -> PanelLayout:
+        target_cols = self.target_cols
+        return PanelLayout(id_col=self.id_col, time_col=self.time_col,
+                           target_cols=None if target_cols is None else as_label_tuple(target_cols, "target_cols"),
+                           future_covariates=as_label_tuple(self.future_covariates, "future_covariates"),
+                           past_covariates=as_label_tuple(self.past_covariates, "past_covariates"))
 
-    def _check_input(self, X, min_rows: int, what: str, rows_needed_for: str) -> CheckedFrame:
-        """Check data given after fit: the fitted columns, and the fitted step and kind of timestamps."""
-        frame = check_frame(X, min_rows=min_rows, freq=self.freq_given_, columns=self.columns_, what=what,
-                            rows_needed_for=rows_needed_for)
-        check_same_calendar(frame.calendar, self.calendar_, frame.index[-1], what)
-        return frame
+    def _read(self, X, what: str, fit: bool = False, min_rows: int = 1, rows_needed_for: str = "") -> Panel:
+        """``X`` (wide or long) as a :class:`Panel`; after fit, checked against the fitted layout, columns
+        and calendar."""
+        layout = self._layout() if fit else self.layout_
+        freq = self.freq if fit else self.freq_given_
+        long = layout.is_long(X)
+        if not fit and long != self.long_:
+            if long:
+                raise ValueError(f"{what} is a long frame (it has the id column {layout.id_col!r}) but the forecaster "
+                                 "was fitted on a wide frame; pass a wide frame with a DatetimeIndex and the columns "
+                                 f"{self.frame_columns_}")
+            raise ValueError(f"{what} has no id column {layout.id_col!r}, but the forecaster was fitted on a long frame "
+                             f"(columns {layout.id_col!r}, {layout.time_col!r}, {self.roles_.columns}); pass one like it")
+        if long:
+            roles, series, calendar = read_long(X, layout, freq, self.missing, what, None if fit else self.roles_)
+        else:
+            frame = check_frame(X, min_rows=min_rows, freq=freq, columns=None if fit else self.frame_columns_,
+                                what=what, rows_needed_for=rows_needed_for, missing=self.missing)
+            roles = resolve_roles(frame.columns, layout, what, dict.fromkeys(frame.columns, True)) if fit else self.roles_
+            order = [frame.columns.index(c) for c in roles.columns]
+            series, calendar = [SeriesData(None, frame.index, frame.values[:, order])], frame.calendar
+            if fit:
+                self.frame_columns_ = frame.columns
+        if not fit:
+            check_same_calendar(calendar, self.calendar_, series[-1].index[-1], what)
+        return Panel(series, roles, calendar, long, layout)
 
-    def _context(self, X, what: str = "predict data") -> tuple[np.ndarray, pd.DatetimeIndex, Calendar,
-                                                              CheckedFrame | None]:
-        """The last ``lookback`` rows to forecast from: of ``X``, or of the data seen by fit when X is None;
-        and ``X`` as checked (None without ``X``)."""
-        if X is None:
-            return self.history_.to_numpy(), self.calendar_.internal(self.history_.index), self.calendar_, None
-        frame = self._check_input(X, min_rows=self.lookback, what=what, rows_needed_for=f"lookback={self.lookback}")
-        return frame.values[-self.lookback:], frame.index[-self.lookback:], frame.calendar, frame
+    def _check_roles(self, spec: ModelSpec, roles: Roles) -> None:
+        """A covariate role the model family does not use is an error, never silently ignored."""
+        from .models.registry import MODELS
+
+        for role, given, flag in (("future_covariates", roles.future, "supports_future_covariates"),
+                                  ("past_covariates", roles.past, "supports_past_covariates")):
+            if given and not getattr(spec, flag):
+                able = sorted(name for name, cls in MODELS.items() if getattr(cls, flag))
+                raise ValueError(f"model {spec.name!r} does not use {role} ({list(given)}); models that do: "
+                                 f"{', '.join(able)}; or leave {role}=None")
+
+    def _series_number(self, ids: list, what: str) -> list[int]:
+        """Positions of ``ids`` among the fitted series; an unknown id is an error naming it."""
+        known = self._series_position
+        unknown = [i for i in ids if i not in known]
+        if unknown:
+            raise ValueError(f"{what} has series the forecaster was not fitted on: {ids_text(unknown)}; fit on them "
+                             f"first (known series: {ids_text(self.series_ids_)})")
+        return [known[i] for i in ids]
+
+    @property
+    def _series_position(self) -> dict:
+        return {sid: i for i, sid in enumerate(self.series_ids_)}
+
+    # ------------------------------------------------------------------ per-series state
+    @property
+    def scaler_(self):
+        """The StandardScaler of the one series (a wide fit): its targets, past and future covariates."""
+        scalers = self.__dict__.get("scalers_")
+        if scalers is None:
+            raise AttributeError("scaler_: not fitted")
+        if len(scalers) != 1:
+            raise AttributeError(f"scaler_ exists for one series; this forecaster has {len(scalers)} (see scalers_)")
+        return scalers[0]
+
+    @scaler_.setter
+    def scaler_(self, scaler):
+        self.scalers_ = [scaler]
+
+    @property
+    def mase_scale_(self) -> np.ndarray:
+        scales = self.__dict__.get("mase_scales_")
+        if scales is None:
+            raise AttributeError("mase_scale_: not fitted")
+        if len(scales) != 1:
+            raise AttributeError(f"mase_scale_ exists for one series; this forecaster has {len(scales)} (see mase_scales_)")
+        return scales[0]
+
+    @mase_scale_.setter
+    def mase_scale_(self, scale):
+        self.mase_scales_ = np.asarray(scale, dtype=np.float64)[None]
+
+    @property
+    def history_(self) -> pd.DataFrame:
+        """The last ``lookback`` rows seen by fit, in the input's layout (targets, then covariates)."""
+        self._check_fitted()
+        blocks = [(h.id, self.calendar_.external(h.index),
+                   pd.DataFrame(h.values, columns=self.roles_.columns, index=self.calendar_.external(h.index)))
+                  for h in self.histories_]
+        return to_output(blocks, self.long_, self.layout_.id_col, self.layout_.time_col)
+
+    def _target_scaler(self, number: int):
+        """Mean and scale of series ``number``'s targets (what unscales a forecast)."""
+        scaler, n = self.scalers_[number], len(self.columns_)
+        return SimpleNamespace(mean_=scaler.mean_[:n], scale_=scaler.scale_[:n])
+
+    def _marks_fn(self, calendar: Calendar, network=None):
+        """The calendar features of internal timestamps (local wall-clock times), or the network's own
+        ``time_marks(index, freq)`` hook; None when the model reads none."""
+        if self.time_feature_freq_ is None:
+            return None
+        custom = getattr(self.network_ if network is None else network, "time_marks", None)
+
+        def marks(index):
+            local = calendar.wall_clock(index)
+            if custom is not None:
+                return custom(local, self.freq_).to(self.device_)
+            return torch.as_tensor(calendar_features(local, self.time_feature_freq_), device=self.device_)
+        return marks
+
+    def _encode(self, series: list[SeriesData], numbers: list[int], calendar: Calendar, extra: int = 0,
+                future_values=None, network=None):
+        return encode(series, [self.scalers_[n] for n in numbers], self.roles_, calendar,
+                      self._marks_fn(calendar, network), self.device_, extra, future_values)
 
     # ------------------------------------------------------------------ fit
     def fit(self, X, y=None, val_df=None):
-        """Fit on ``X`` (DataFrame or Series with a DatetimeIndex or PeriodIndex, one column per channel).
+        """Fit on ``X``: a wide frame (DataFrame or Series with a DatetimeIndex or PeriodIndex, one column
+        per channel) or a long frame (columns ``id_col``, ``time_col``, targets, covariates; see
+        :mod:`tsforecast.data.panel`). One global model is trained on the windows of every series.
 
-        ``val_df``: validation data for early stopping, starting ``lookback`` rows before its first
-        target (as the protocol's split does). Without it, the last ``validation_fraction`` of ``X``
-        is held out (gradient-trained models only).
+        ``val_df``: validation data for early stopping in the same layout, starting ``lookback`` rows
+        before its first target (as the protocol's split does). Without it, the last
+        ``validation_fraction`` of each series is held out (gradient-trained models only).
         """
         started = time.perf_counter()
         # A refit that fails part-way must not leave the previous fit's network behind new columns or scaler.
         self.__dict__.pop("network_", None)
         spec = self._check_params()
         config = self._training_config(spec)  # checked for every model: a bad setting is never silently ignored
-        frame = check_frame(X, min_rows=self.lookback + self.horizon, freq=self.freq, what="fit data",
-                            rows_needed_for=f"lookback={self.lookback} + horizon={self.horizon}; lower lookback "
-                                            "or horizon, or give more rows")
-        self.freq_given_ = None if self.freq is None else frame.freq  # as a string, whatever form it came in
-        self.freq_ = frame.freq
-        self.calendar_ = frame.calendar
-        self.columns_ = frame.columns
-        self.feature_names_in_ = np.asarray(frame.columns, dtype=object)
-        self.n_features_in_ = len(frame.columns)
+        panel = self._read(X, "fit data", fit=True, min_rows=self.lookback + self.horizon,
+                           rows_needed_for=f"lookback={self.lookback} + horizon={self.horizon}; lower lookback "
+                                           "or horizon, or give more rows")
+        roles = panel.roles
+        self._check_roles(spec, roles)
+        if panel.long:
+            short = [s.id for s in panel.series if len(s) < self.lookback + self.horizon]
+            warn_skipped(short, f"fewer than lookback + horizon = {self.lookback + self.horizon} rows, too short for "
+                                "one window; lower lookback or horizon to include them")
+            panel.series = [s for s in panel.series if len(s) >= self.lookback + self.horizon]
+            if not panel.series:
+                raise ValueError(f"no series of the fit data has lookback + horizon = {self.lookback + self.horizon} "
+                                 "rows; lower lookback or horizon, or give longer series")
+        self.layout_, self.roles_, self.long_ = panel.layout, roles, panel.long
+        if panel.long:
+            self.frame_columns_ = roles.columns
+        self.freq_given_ = None if self.freq is None else panel.freq  # as a string, whatever form it came in
+        self.freq_ = panel.freq
+        self.calendar_ = panel.calendar
+        self.columns_ = list(roles.targets)
+        self.series_ids_ = panel.ids
+        self.feature_names_in_ = np.asarray(self.frame_columns_, dtype=object)
+        self.n_features_in_ = len(self.frame_columns_)
         self.device_ = resolve_device(self.device)
-        self.time_feature_freq_ = self._mark_freq(frame.freq, spec)
+        self.time_feature_freq_ = self._mark_freq(panel.freq, spec)
         n_marks = 0 if self.time_feature_freq_ is None else len(feature_names(self.time_feature_freq_))
-        season = resolve_season(self.season_length, frame.freq)  # for seasonal models (snaive) and MASE
-        dims = Dims(n_channels=len(frame.columns), lookback=self.lookback, horizon=self.horizon, n_time_features=n_marks,
-                    season_length=season)
+        season = resolve_season(self.season_length, panel.freq)  # for seasonal models (snaive) and MASE
+        dims = Dims(n_channels=roles.n_inputs, lookback=self.lookback, horizon=self.horizon,
+                    n_time_features=n_marks + len(roles.future), season_length=season,
+                    n_targets=len(roles.targets) if roles.past else None, n_future_covariates=len(roles.future))
         spec.check(dims)
-
-        train_values, train_index = frame.values, frame.index
-        val_values = val_index = None
+        val_series = None
         if val_df is not None:
-            val = self._check_input(val_df, min_rows=self.lookback + 1, what="val_df",
-                                    rows_needed_for="lookback + 1: one validation window")
-            val_values, val_index = val.values, val.index
+            val = self._read(val_df, "val_df", min_rows=self.lookback + 1,
+                             rows_needed_for="lookback + 1: one validation window")
+            val_series = {s.id: s for s in val.series}
+            self._series_number(list(val_series), "val_df")
 
         seed = int(self.random_state) if self.random_state is not None else int(np.random.SeedSequence().entropy % 2**31)
         cuda_devices = [self.device_] if self.device_.type == "cuda" else []
@@ -264,27 +398,33 @@ class Forecaster(BaseEstimator):
             # Built before the hold-out, which depends on its output length; the scaler draws no random numbers,
             # so the weights are the same as when it was built after the scaler.
             network = spec.build(dims).to(self.device_)
-            if val_df is None and spec.fit_mode == "gradient" and self.validation_fraction > 0:
-                cut = holdout_split(len(frame.values), self.validation_fraction, self.lookback, network.output_len)
-                train_values, train_index = frame.values[:cut], frame.index[:cut]
-                val_values, val_index = frame.values[cut - self.lookback:], frame.index[cut - self.lookback:]
-            self.scaler_ = fit_scaler(train_values, self.columns_)
-            self.mase_scale_, self.mase_season_ = seasonal_naive_scale(train_values, season)
+            train_part, val_part = self._holdout(panel, spec, network.output_len, val_series)
+            n_targets = len(roles.targets)
+            self.scalers_ = [fit_scaler(s.values, roles.columns) for s in train_part]
+            scales = [seasonal_naive_scale(s.values[:, :n_targets], season) for s in train_part]
+            self.mase_scales_ = np.stack([scale for scale, _ in scales])
+            self.mase_season_ = scales[0][1]
             self.training_ = TrainingResult()
+            numbers = list(range(len(train_part)))
             if spec.fit_mode == "closed_form":
-                spec.fit_closed_form(network, self.scaler_.transform(train_values))
+                scaled = [self.scalers_[n].transform(s.values) for n, s in zip(numbers, train_part)]
+                spec.fit_closed_form(network, [v[:, :roles.n_inputs] for v in scaled],
+                                     [v[:, roles.n_inputs:] for v in scaled] if roles.future else None)
             elif spec.fit_mode == "gradient":
-                check_window_rows(len(train_values), self.lookback, network.output_len, "the training data")
-                if val_values is not None:
-                    check_window_rows(len(val_values), self.lookback, network.output_len, "val_df")
-                train_series = self._prepare(train_values, train_index, network=network)
+                if not panel.long:
+                    check_window_rows(len(train_part[0]), self.lookback, network.output_len, "the training data")
+                    if val_part:
+                        check_window_rows(len(val_part[0][1]), self.lookback, network.output_len, "val_df")
                 # An optional network attribute thins the training windows (a compute budget knob).
-                train_windows = Windows(train_series.values, train_series.marks, self.lookback, network.output_len,
-                                        stride=getattr(network, "train_stride", 1))
+                train_windows = self._encode(train_part, numbers, self.calendar_, network=network).windows(
+                    self.lookback, network.output_len, n_targets, stride=getattr(network, "train_stride", 1))
+                if len(train_windows) == 0:
+                    raise ValueError(f"no training window: every series is shorter than lookback + output length = "
+                                     f"{self.lookback + network.output_len} rows, or its targets are all missing")
                 val_windows = None
-                if val_values is not None:
-                    val_series = self._prepare(val_values, val_index, network=network)
-                    val_windows = Windows(val_series.values, val_series.marks, self.lookback, network.output_len)
+                if val_part:
+                    val_windows = self._encode([s for _, s in val_part], [n for n, _ in val_part], self.calendar_,
+                                               network=network).windows(self.lookback, network.output_len, n_targets)
                 generator = torch.Generator().manual_seed(seed)
                 self.training_ = train(network, train_windows, val_windows, config, generator)
             network.eval()
@@ -292,31 +432,72 @@ class Forecaster(BaseEstimator):
         self.model_ = clone(spec)  # the spec as fitted, safe from later set_params on self.model
         self.dims_ = dims
         self.n_epochs_ = self.training_.epochs
-        last_values, last_index = (val_values, val_index) if val_values is not None and val_index[-1] > train_index[-1] \
-            else (frame.values, frame.index)
-        self.history_ = pd.DataFrame(last_values[-self.lookback:], columns=self.columns_,
-                                     index=self.calendar_.external(last_index[-self.lookback:]))
-        self._calibrate(val_values, val_index, frame)
+        val_by_number = dict(val_part)
+        self.histories_ = []
+        for number, item in enumerate(panel.series):
+            later = val_by_number.get(number)
+            last = later if later is not None and later.index[-1] > item.index[-1] else item
+            self.histories_.append(last.tail_from(len(last) - self.lookback))
+        self._calibrate(panel, val_by_number)
         self.fit_seconds_ = time.perf_counter() - started
         return self
 
+    def _holdout(self, panel: Panel, spec: ModelSpec, output_len: int, val_series: dict | None):
+        """Each series' training rows, and ``(series number, validation rows)`` of those that have some:
+        from ``val_df``, else the last ``validation_fraction`` of each series (gradient-trained models).
+        A series of a panel too short for a hold-out trains on all its rows; one wide series gets the
+        error that says what fits."""
+        train_part, val_part = [], []
+        for number, item in enumerate(panel.series):
+            if val_series is not None:
+                train_part.append(item)
+                if item.id in val_series:
+                    val_part.append((number, val_series[item.id]))
+            elif spec.fit_mode == "gradient" and self.validation_fraction > 0:
+                try:
+                    cut = holdout_split(len(item), self.validation_fraction, self.lookback, output_len)
+                except ValueError:
+                    if not panel.long:
+                        raise
+                    cut = len(item)
+                train_part.append(item.head(cut))
+                if cut < len(item):
+                    val_part.append((number, item.tail_from(cut - self.lookback)))
+            else:
+                train_part.append(item)
+        return train_part, val_part
+
     # ------------------------------------------------------------------ conformal intervals
-    def _calibrate(self, val_values, val_index, frame: CheckedFrame) -> None:
-        """Score the calibration windows (the validation rows; else the last ``validation_fraction`` of
-        the fit rows, see :mod:`tsforecast.intervals`) at the fitted horizon: one no-grad pass."""
-        if val_values is None or len(val_values) < self.lookback + self.horizon:
-            start = calibration_start(len(frame.values), self.validation_fraction, self.lookback, self.horizon)
-            val_values, val_index = frame.values[start:], frame.index[start:]
-        self.intervals_ = ConformalCalibration(val_values, val_index, self.horizon)
+    def _calibrate(self, panel: Panel, val_by_number: dict) -> None:
+        """Score the calibration windows (each series' validation rows; else its last
+        ``validation_fraction`` of the fit rows, see :mod:`tsforecast.intervals`) at the fitted horizon:
+        one no-grad pass."""
+        rows = []
+        for number, item in enumerate(panel.series):
+            val = val_by_number.get(number)
+            if val is None or len(val) < self.lookback + self.horizon:
+                start = calibration_start(len(item), self.validation_fraction, self.lookback, self.horizon)
+                val = item.tail_from(start)
+            rows.append(val)
+        self.intervals_ = ConformalCalibration(rows, self.horizon)
         self.intervals_.scores_for(self.horizon, self._calibration_scores)
 
     def _calibration_scores(self, horizon: int) -> np.ndarray:
-        """Absolute scaled errors ``(windows, horizon, C)`` of the calibration rows' windows."""
+        """Absolute scaled errors ``(windows, horizon, C)`` of the calibration rows' windows (NaN where a
+        target is missing)."""
         cal = self.intervals_
-        if len(cal.values) < self.lookback + horizon:
+        numbers = self._series_number([s.id for s in cal.series], "the calibration rows")
+        usable = [(n, s) for n, s in zip(numbers, cal.series) if len(s) >= self.lookback + horizon]
+        if not usable:
             return np.zeros((0, horizon, len(self.columns_)), dtype=np.float32)
-        return np.concatenate([(forecast - y).abs().cpu().numpy() for y, forecast in
-                               self._window_forecasts(cal.values, cal.index, self.calendar_, horizon)])
+        scores = []
+        for batch, forecast in self._window_forecasts([s for _, s in usable], [n for n, _ in usable],
+                                                      self.calendar_, horizon):
+            error = (forecast - batch.y).abs()
+            if batch.y_observed is not None:
+                error = error.masked_fill(~batch.y_observed, float("nan"))
+            scores.append(error.cpu().numpy())
+        return np.concatenate(scores)
 
     def _interval_rule(self, levels, horizon: int):
         """For the windows of some data in time order: a function from their scores ``(B, H, C)`` to their
@@ -327,76 +508,192 @@ class Forecaster(BaseEstimator):
         if check_method(self.interval_method) == "split":
             radii = self.intervals_.split_radii(levels, horizon, self._calibration_scores)
             return (lambda scores: radii), None
+        if len(self.series_ids_) > 1:
+            raise ValueError("interval_method='adaptive' follows one series in time; this forecaster was fitted on "
+                             f"{len(self.series_ids_)} series: use interval_method='split' for a panel")
         tracker = self.intervals_.tracker(levels, horizon, self._calibration_scores)
         return tracker.radii, tracker
 
     # ------------------------------------------------------------------ predict
-    def predict(self, X=None, horizon=None, level=None) -> pd.DataFrame:
-        """Forecast the ``horizon`` steps (default: the fitted horizon) after the end of ``X``.
+    def _contexts(self, X, ids) -> tuple[list[SeriesData], list[int], Calendar, Panel | None]:
+        """The last ``lookback`` rows of each series to forecast (of ``X``, else of the data seen by fit),
+        their fitted series numbers, their calendar, and ``X`` as read (None without ``X``)."""
+        if X is None:
+            numbers = list(range(len(self.series_ids_))) if ids is None else \
+                self._series_number(list(as_label_tuple(ids, "ids")), "ids")
+            return [self.histories_[n] for n in numbers], numbers, self.calendar_, None
+        panel = self._read(X, "predict data", min_rows=self.lookback, rows_needed_for=f"lookback={self.lookback}")
+        if ids is not None:
+            wanted = set(as_label_tuple(ids, "ids"))
+            panel.series = [s for s in panel.series if s.id in wanted]
+        numbers = self._series_number(panel.ids, "predict data")
+        short = [s.id for s in panel.series if len(s) < self.lookback]
+        if short:
+            raise ValueError(f"predict data series {ids_text(short)} have fewer than lookback={self.lookback} rows; "
+                             "give at least lookback rows per series")
+        contexts = [s.tail_from(len(s) - self.lookback) for s in panel.series]
+        return contexts, numbers, panel.calendar, panel
 
-        ``X=None`` continues the data seen by ``fit``. Returns a DataFrame in the original units with
-        the fitted columns and the future timestamps as index, continuing ``X``'s calendar in ``X``'s
-        kind of index (time zone, PeriodIndex).
+    def _warn_context_gaps(self, contexts: list[SeriesData]) -> None:
+        n = len(self.columns_)
+        gappy = [(c.id, int(np.isnan(c.values[:, :n]).sum())) for c in contexts if np.isnan(c.values[:, :n]).any()]
+        if gappy:
+            shown = ", ".join(f"{'' if sid is None else repr(sid) + ': '}{count}" for sid, count in gappy[:5])
+            warnings.warn(f"{len(gappy)} series have missing target values in their last lookback={self.lookback} "
+                          f"rows ({shown}); the forecast reads them filled as missing inputs always are: the last "
+                          "observation carried forward (the series' training mean before its first)",
+                          UserWarning, stacklevel=3)
+
+    def _future_covariates(self, future_covariates, contexts: list[SeriesData], calendar: Calendar,
+                           horizon: int) -> list[np.ndarray] | None:
+        """Per series, the future covariates ``(horizon, Kf)`` of its forecast steps, from
+        ``future_covariates`` (wide: indexed by time; long: ``id_col``, ``time_col``); an error names the
+        missing columns, series or dates."""
+        names = list(self.roles_.future)
+        if not names:
+            if future_covariates is not None:
+                raise ValueError("future_covariates was given to predict, but the forecaster was fitted without "
+                                 "future covariates; pass Forecaster(future_covariates=[...]) to fit with them")
+            return None
+        if future_covariates is None:
+            raise ValueError(f"this forecaster was fitted with future covariates {names}: predict needs their values "
+                             f"for the {horizon} forecast steps, e.g. predict(future_covariates=future_df)")
+        if not isinstance(future_covariates, pd.DataFrame):
+            raise TypeError(f"future_covariates must be a DataFrame, got {type(future_covariates).__name__}")
+        absent = [c for c in names if c not in future_covariates.columns]
+        if absent:
+            raise ValueError(f"future_covariates lacks the column(s) {absent}; it needs {names}")
+        out = []
+        layout = self.layout_
+        for context in contexts:
+            steps = calendar.future(context.index[-1], horizon)
+            if self.long_:
+                if layout.id_col not in future_covariates.columns or layout.time_col not in future_covariates.columns:
+                    raise ValueError(f"future_covariates must be a long frame with columns {layout.id_col!r}, "
+                                     f"{layout.time_col!r} and {names}, as the fit data")
+                rows = future_covariates[future_covariates[layout.id_col] == context.id]
+                index = calendar.internal(pd.Index(rows[layout.time_col]))
+                where = f"series {context.id!r}"
+            else:
+                rows = future_covariates
+                index = calendar.internal(future_covariates.index)
+                where = "the forecast"
+            values = pd.DataFrame(rows[names].to_numpy(dtype=np.float64), index=index)
+            values = values[~values.index.duplicated()].reindex(steps)
+            lacking = values.isna().any(axis=1).to_numpy()
+            if lacking.any():
+                first = calendar.external(steps[lacking][:1])[0]
+                raise ValueError(f"future_covariates lacks {int(lacking.sum())} of the {horizon} forecast steps of "
+                                 f"{where} (first: {first}); give {names} for every forecast step")
+            out.append(values.to_numpy())
+        return out
+
+    def predict(self, X=None, horizon=None, level=None, future_covariates=None, ids=None) -> pd.DataFrame:
+        """Forecast the ``horizon`` steps (default: the fitted horizon) after the end of each series.
+
+        ``X=None`` continues the data seen by ``fit``; else ``X`` (same layout as fit: wide, or long with
+        any of the fitted series) gives the recent rows. ``ids``: forecast only these series. Returns the
+        forecasts in the original units in the caller's layout: wide in, wide out (the future timestamps
+        as index, continuing ``X``'s calendar in ``X``'s kind of index: time zone, PeriodIndex); long in,
+        long out (``id_col``, ``time_col``, targets), each series from its own last date.
+
+        ``future_covariates`` (a forecaster fitted with them): their values at the forecast steps, a frame
+        in the fit layout (wide: indexed by time; long: ``id_col``, ``time_col``, covariates). A network
+        whose output is longer than ``horizon`` reads the last given value carried forward beyond it.
 
         ``level`` (percent, e.g. ``[80, 95]``): conformal prediction intervals (:mod:`tsforecast.intervals`).
-        Each channel's column is followed by its bounds ordered by quantile, as neuralforecast does:
-        ``OT, OT-lo-95, OT-lo-80, OT-hi-80, OT-hi-95``. ``interval_method="adaptive"`` with an ``X``
-        first walks the windows of ``X`` whose targets are all in ``X`` (one forward pass over them; pass
-        the rows since fit to keep it short), from the state fit left, without changing the Forecaster.
-        A horizon beyond the calibrated ones scores the calibration rows' windows at that horizon once
-        (fewer windows: ``rows - lookback - horizon + 1``) and caches them.
+        Each target's column is followed by its bounds ordered by quantile, as neuralforecast does:
+        ``OT, OT-lo-95, OT-lo-80, OT-hi-80, OT-hi-95`` (long layout: ``y-lo-80``...). ``interval_method=
+        "adaptive"`` (one series) with an ``X`` first walks the windows of ``X`` whose targets are all in
+        ``X`` (one forward pass over them; pass the rows since fit to keep it short), from the state fit
+        left, without changing the Forecaster. A horizon beyond the calibrated ones scores the calibration
+        rows' windows at that horizon once (fewer windows: ``rows - lookback - horizon + 1``) and caches them.
         """
         self._check_fitted()
         levels = check_levels(level)
         horizon = self.horizon if horizon is None else horizon
         check_positive_int("horizon", horizon)
-        values, index, calendar, frame = self._context(X)
+        contexts, numbers, calendar, panel = self._contexts(X, ids)
+        self._warn_context_gaps(contexts)
         n_future = padded_length(horizon, self.network_.output_len)
-        series = self._prepare(values, index, future_steps=n_future, calendar=calendar)
+        future_values = self._future_covariates(future_covariates, contexts, calendar, horizon)
+        encoded = self._encode(contexts, numbers, calendar, extra=n_future, future_values=future_values)
+        rows = self.lookback + n_future
+        x = encoded.values.view(len(contexts), rows, -1)[:, :self.lookback]
         x_mark = future_mark = None
-        if series.marks is not None:
-            x_mark, future_mark = series.marks[None, :self.lookback], series.marks[None, self.lookback:]
-        scaled = autoregressive_forecast(self.network_, series.values[None], x_mark, future_mark, horizon)[0]
+        if encoded.marks is not None:
+            marks = encoded.marks.view(len(contexts), rows, -1)
+            x_mark, future_mark = marks[:, :self.lookback], marks[:, self.lookback:]
+        scaled = autoregressive_forecast(self.network_, x, x_mark, future_mark, horizon, len(self.columns_))
         scaled = scaled.double().cpu().numpy()
-        future = calendar.external(calendar.future(index[-1], horizon), set_freq=True)
-        if not levels:
-            return pd.DataFrame(self.scaler_.inverse_transform(scaled), index=future, columns=self.columns_)
+        radii = None
+        if levels:
+            radii = self._predict_radii(levels, horizon, panel)
+        blocks = []
+        for i, (context, number) in enumerate(zip(contexts, numbers)):
+            future = calendar.external(calendar.future(context.index[-1], horizon), set_freq=not self.long_)
+            target_scaler = self._target_scaler(number)
+            if radii is None:
+                frame = pd.DataFrame(scaled[i] * target_scaler.scale_ + target_scaler.mean_, index=future,
+                                     columns=self.columns_)
+            else:
+                frame = interval_frame(scaled[i], radii, levels, target_scaler, self.columns_, future)
+            blocks.append((context.id, future, frame))
+        return to_output(blocks, self.long_, self.layout_.id_col, self.layout_.time_col)
+
+    def _predict_radii(self, levels, horizon: int, panel: Panel | None) -> np.ndarray:
         rule, tracker = self._interval_rule(levels, horizon)
         if tracker is None:
-            radii = rule(None)
-        else:
-            if frame is not None:
-                if len(frame.values) >= self.lookback + horizon:
-                    for y, forecast in self._window_forecasts(frame.values, frame.index, frame.calendar, horizon):
-                        tracker.radii((forecast - y).abs().cpu().numpy(), record=False)
-                tracker.flush()  # every window of X has its targets in X
-            radii = tracker.current()
-        return interval_frame(scaled, radii, levels, self.scaler_, self.columns_, future)
+            return rule(None)
+        if panel is not None:
+            item = panel.series[0]
+            if len(item) >= self.lookback + horizon:
+                for batch, forecast in self._window_forecasts([item], [0], panel.calendar, horizon):
+                    tracker.radii((forecast - batch.y).abs().cpu().numpy(), record=False)
+            tracker.flush()  # every window of X has its targets in X
+        return tracker.current()
 
     # ------------------------------------------------------------------ evaluation
-    def _window_forecasts(self, values, index, calendar: Calendar, horizon: int, batch_size: int | None = None):
-        """Scaled ``(targets, forecasts)`` of every stride-1 window of ``values``, batch by batch in time
-        order: the one batched no-grad pass behind ``evaluate`` and the conformal calibration."""
+    def _window_forecasts(self, series: list[SeriesData], numbers: list[int], calendar: Calendar, horizon: int,
+                          batch_size: int | None = None):
+        """``(batch, scaled forecasts)`` of every stride-1 window of each series, batch by batch in time
+        order (series after series): the one batched no-grad pass behind ``evaluate`` and the conformal
+        calibration."""
         batch_size = default_eval_batch_size(self.device_) if batch_size is None else batch_size
         n_future = padded_length(horizon, self.network_.output_len)
-        series = self._prepare(values, index, future_steps=n_future - horizon, calendar=calendar)
-        windows = Windows(series.values, series.marks, self.lookback, horizon, mark_horizon=n_future)
+        encoded = self._encode(series, numbers, calendar, extra=n_future - horizon)
+        windows = encoded.windows(self.lookback, horizon, len(self.columns_), mark_horizon=n_future)
         with torch.no_grad():
             for batch in windows.batches(batch_size):
-                yield batch.y, autoregressive_forecast(self.network_, batch.x, batch.x_mark, batch.y_mark, horizon)
+                yield batch, autoregressive_forecast(self.network_, batch.x, batch.x_mark, batch.y_mark, horizon,
+                                                     len(self.columns_))
+
+    def _evaluation_series(self, X, horizon: int) -> tuple[list[SeriesData], list[int], Calendar]:
+        panel = self._read(X, "evaluation data", min_rows=self.lookback + horizon,
+                           rows_needed_for="lookback + horizon: one window")
+        series = panel.series
+        if panel.long:
+            short = [s.id for s in series if len(s) < self.lookback + horizon]
+            warn_skipped(short, f"fewer than lookback + horizon = {self.lookback + horizon} rows: no window to score")
+            series = [s for s in series if len(s) >= self.lookback + horizon]
+            if not series:
+                raise ValueError(f"no series of the evaluation data has lookback + horizon = {self.lookback + horizon} "
+                                 "rows: no window to score")
+        return series, self._series_number([s.id for s in series], "evaluation data"), panel.calendar
 
     @torch.no_grad()
     def evaluate(self, X, horizon=None, batch_size=None, units="scaled", per_step=False, level=None) -> dict:
-        """Score the forecasts from every stride-1 window of ``X`` (look-back + horizon rows; all windows,
-        none dropped). Every metric is one mean over windows x horizon steps x channels.
+        """Score the forecasts from every stride-1 window of ``X`` (each series of a long frame; look-back +
+        horizon rows; all windows, none dropped). Every metric is one mean over windows x horizon steps x
+        channels (observed targets only, ``missing="mask"``).
 
         ``units="scaled"`` (default): the LTSF protocol's MSE and MAE on the training-scaled data, as
         benchmarks report them: ``{"mse", "mae", "n_windows"}``.
         ``units="original"``: forecasts and targets in the data's units: ``{"mae", "rmse", "mape",
         "smape", "mase", "n_windows"}``. MAPE and sMAPE are in percent; MAPE leaves out targets that are
         exactly 0 (NaN, with a warning, if all are); MASE divides each channel's MAE by its in-sample
-        seasonal-naive MAE on the training rows (``mase_scale_``, season ``mase_season_``) and averages
-        over channels, leaving out (with a warning) channels that were constant in training.
+        seasonal-naive MAE on the series' training rows (``mase_scales_``, season ``mase_season_``) and
+        averages over channels, leaving out (with a warning) channels that were constant in training.
         ``per_step=True`` adds ``"per_step"``: a DataFrame indexed by horizon step 1..H, one column per
         metric (see :class:`tsforecast.metrics.HorizonAccumulator` for how they average back).
         ``level`` (percent, e.g. ``[80, 95]``): the conformal intervals of every window, scored: adds
@@ -410,29 +707,65 @@ class Forecaster(BaseEstimator):
         """
         self._check_fitted()
         levels = check_levels(level)
-        scorer = WindowScorer(units, per_step, self.scaler_, getattr(self, "mase_scale_", None), self.columns_)
         horizon = self.horizon if horizon is None else horizon
         check_positive_int("horizon", horizon)
         batch_size = default_eval_batch_size(self.device_) if batch_size is None else batch_size
         check_positive_int("batch_size", batch_size)
-        frame = self._check_input(X, min_rows=self.lookback + horizon, what="evaluation data",
-                                  rows_needed_for="lookback + horizon: one window")
+        series, numbers, calendar = self._evaluation_series(X, horizon)
+        n_targets = len(self.columns_)
+        one = len(self.series_ids_) == 1
+        # the fitted series' target mean, scale and MASE scale, looked up per window
+        means = torch.as_tensor(np.stack([self.scalers_[n].mean_[:n_targets] for n in numbers]), dtype=torch.float64,
+                                device=self.device_)
+        scales = torch.as_tensor(np.stack([self.scalers_[n].scale_[:n_targets] for n in numbers]), dtype=torch.float64,
+                                 device=self.device_)
+        mase = torch.as_tensor(self.mase_scales_[numbers], dtype=torch.float64, device=self.device_)
+        if one:
+            scorer = WindowScorer(units, per_step, self._target_scaler(0), self.mase_scales_[0], self.columns_)
+        else:
+            scorer = WindowScorer(units, per_step, columns=self.columns_)
         rule = interval_scores = None
         if levels:
             rule, _ = self._interval_rule(levels, horizon)
-            interval_scores = IntervalAccumulator(levels, self.scaler_.scale_)
-        originals = scorer.original_targets(frame.values, self.lookback, horizon, batch_size, self.device_)
-        pairs = self._window_forecasts(frame.values, frame.index, frame.calendar, horizon, batch_size)
-        for (y, forecast), original in zip(pairs, originals):
-            scorer.update(y, forecast, original)
+            interval_scores = IntervalAccumulator(levels, self._target_scaler(0).scale_ if one else None)
+        originals = self._original_targets(series, horizon, batch_size) if units == "original" else None
+        for batch, forecast in self._window_forecasts(series, numbers, calendar, horizon, batch_size):
+            original = None if originals is None else next(originals)
+            owner = batch.series
+            per_window = {} if one else {"mean": means[owner][:, None], "scale": scales[owner][:, None],
+                                         "mase_scale": mase[owner][:, None]}
+            scorer.update(batch.y, forecast, original, mask=batch.y_observed, **per_window)
             if rule is not None:
-                radii = rule((forecast - y).abs().cpu().numpy())  # the scores as calibration computes them
+                radii = rule((forecast - batch.y).abs().cpu().numpy())  # the scores as calibration computes them
                 point = forecast.double().cpu().numpy()[:, None]
-                interval_scores.update(y.double().cpu().numpy(), point - radii, point + radii)
+                mask = None if batch.y_observed is None else batch.y_observed.cpu().numpy()
+                window_scale = None if one else scales[owner][:, None, None].cpu().numpy()
+                interval_scores.update(batch.y.double().cpu().numpy(), point - radii, point + radii,
+                                       scale=window_scale, mask=mask)
         result = scorer.result()
         if interval_scores is not None:
             result.update(interval_scores.result())
         return result
+
+    def _original_targets(self, series: list[SeriesData], horizon: int, batch_size: int):
+        """The windows' targets in the data's units (float64, so an exact 0 stays 0 for MAPE), batch for
+        batch as :meth:`_window_forecasts` gives them (the same windows: same segments and mask)."""
+        n_targets = len(self.columns_)
+        n_future = padded_length(horizon, self.network_.output_len)
+        blocks, segments, observed, first = [], [], [], 0
+        for item in series:
+            block = np.concatenate([item.values[:, :n_targets], np.zeros((n_future - horizon, n_targets))])
+            blocks.append(block)
+            observed.append(~np.isnan(block))
+            segments.append((first, len(item)))
+            first += len(block)
+        values = torch.tensor(np.concatenate(blocks), dtype=torch.float64, device=self.device_)
+        mask = np.concatenate(observed)
+        mask[np.concatenate([np.arange(s + r, s + r + n_future - horizon) for s, r in segments]).astype(int)] = False
+        mask_tensor = None if mask.all() or all(~np.isnan(b).any() for b in blocks) else \
+            torch.as_tensor(mask, device=self.device_)
+        windows = Windows(values, None, self.lookback, horizon, segments=segments, observed=mask_tensor)
+        return (batch.y for batch in windows.batches(batch_size))
 
     def score(self, X, y=None) -> float:
         """Negative MSE of the sliding-window forecasts over ``X`` on the training-scaled data (higher is
@@ -456,10 +789,26 @@ class Forecaster(BaseEstimator):
 
     @property
     def intercept_(self) -> np.ndarray:
-        """AR intercepts in the data's units: ``y_t = intercept + sum_k coef_k y_{t-k}``."""
+        """AR intercepts in the data's units: ``y_t = intercept + sum_k coef_k y_{t-k} (+ sum_j
+        exog_coef_j f_{j,t})``. One series only: a panel's series each have their own scale."""
         coef, bias = self._ar_coefficients()
+        n = len(self.columns_)
         mean, scale = self.scaler_.mean_, self.scaler_.scale_
-        return scale * bias + mean * (1.0 - coef.sum(axis=1))
+        intercept = scale[:n] * bias + mean[:n] * (1.0 - coef.sum(axis=1))
+        if self.roles_.future:
+            intercept = intercept - self.exog_coef_ @ mean[self.roles_.n_inputs:]
+        return intercept
+
+    @property
+    def exog_coef_(self) -> np.ndarray:
+        """ARX coefficients of the future covariates in the data's units, shape (targets, covariates)
+        (as statsmodels ``AutoReg(exog=...)`` reports them). One series only, as ``intercept_``."""
+        self._check_fitted()
+        exog = getattr(self.network_, "exog_coefficients", None)
+        if exog is None or not self.roles_.future:
+            raise AttributeError(f"model {self.model_.name!r} was fitted without future covariates: no exog_coef_")
+        n, scale = len(self.columns_), self.scaler_.scale_
+        return exog() * scale[:n, None] / scale[None, self.roles_.n_inputs:]
 
     # ------------------------------------------------------------------ persistence
     def save(self, path) -> None:

@@ -110,8 +110,11 @@ def windows_needed(level: float) -> int:
 
 def conformal_quantile(scores: np.ndarray, level: float) -> np.ndarray:
     """Per step and channel, the ``ceil((n+1) level/100)``-th smallest of ``n`` scores ``(n, H, C)``;
-    ``inf`` (with a RuntimeWarning) when that rank exceeds ``n``."""
+    ``inf`` (with a RuntimeWarning) when that rank exceeds ``n``. NaN scores (missing targets,
+    ``missing="mask"``) are left out: ``n`` counts each step and channel's observed scores."""
     scores = np.asarray(scores)
+    if np.isnan(scores).any():
+        return _observed_quantile(scores, level)
     n = len(scores)
     k = conformal_rank(n, level)
     if k > n:
@@ -121,6 +124,20 @@ def conformal_quantile(scores: np.ndarray, level: float) -> np.ndarray:
                       RuntimeWarning, stacklevel=3)
         return np.full(scores.shape[1:], np.inf)
     return np.partition(scores, k - 1, axis=0)[k - 1].astype(np.float64)
+
+
+def _observed_quantile(scores: np.ndarray, level: float) -> np.ndarray:
+    counts = (~np.isnan(scores)).sum(axis=0)
+    ranks = np.vectorize(lambda n: conformal_rank(int(n), level))(counts)
+    infinite = ranks > counts
+    if infinite.any():
+        warnings.warn(f"the {level_name(level)}% interval is infinite for {int(infinite.sum())} step(s) and channel(s): "
+                      f"split conformal needs at least {windows_needed(level)} observed calibration scores and "
+                      f"has {int(counts.min())}; give more validation rows, a shorter horizon, or a lower level",
+                      RuntimeWarning, stacklevel=3)
+    ordered = np.sort(scores, axis=0)  # NaN last
+    picked = np.take_along_axis(ordered, np.clip(ranks - 1, 0, len(scores) - 1)[None], axis=0)[0]
+    return np.where(infinite, np.inf, picked).astype(np.float64)
 
 
 def nest(radii: np.ndarray, axis: int) -> np.ndarray:
@@ -163,8 +180,11 @@ class QuantileTracker:
         slots = slots[known]
         # A miss is judged against the radius the forecast was given (not the current one): then the
         # long-run miss rate of the issued intervals is alpha up to (range of q) / (eta x windows).
-        miss = self.scores[slots, known][:, None, :] > self.used[slots, :, known]  # (k, L, C)
-        self.q[:, known] += self.step[:, known] * (miss.transpose(1, 0, 2) - self.alpha)
+        scores = self.scores[slots, known][:, None, :]
+        miss = scores > self.used[slots, :, known]  # (k, L, C)
+        update = self.step[:, known] * (miss.transpose(1, 0, 2) - self.alpha)
+        # a missing target (NaN score) says nothing: no update
+        self.q[:, known] += np.where(np.isnan(scores).transpose(1, 0, 2), 0.0, update)
 
     def radii(self, scores: np.ndarray, record: bool = True) -> np.ndarray | None:
         """``(B, L, H, C)`` radii for ``(B, H, C)`` scores of consecutive origins (None unless ``record``)."""
@@ -204,15 +224,25 @@ def calibration_start(n_rows: int, fraction: float, lookback: int, horizon: int)
 
 
 class ConformalCalibration:
-    """What a fitted Forecaster keeps for its intervals: the calibration rows (original units, internal
-    timestamps) and the scores ``(windows, horizon, channels)`` (float32, absolute scaled errors) per
-    horizon computed so far. Intervals at any level are derived from these on request."""
+    """What a fitted Forecaster keeps for its intervals: the calibration rows of each series (original
+    units, internal timestamps, :class:`tsforecast.data.panel.SeriesData`) and the scores ``(windows,
+    horizon, channels)`` (float32, absolute scaled errors; windows of every series pooled: each series
+    is scaled by its own scaler, so their scaled errors are comparable) per horizon computed so far.
+    Intervals at any level are derived from these on request."""
 
-    def __init__(self, values: np.ndarray, index: pd.DatetimeIndex, base_horizon: int):
-        self.values = np.asarray(values, dtype=np.float64)
-        self.index = index
+    def __init__(self, series: list, base_horizon: int):
+        self.series = list(series)
         self.base_horizon = int(base_horizon)
         self.scores: dict[int, np.ndarray] = {}
+
+    @property
+    def values(self) -> np.ndarray:
+        """The rows of the first series (a wide fit has one)."""
+        return self.series[0].values
+
+    @property
+    def index(self) -> pd.DatetimeIndex:
+        return self.series[0].index
 
     def scores_for(self, horizon: int, compute: Callable[[int], np.ndarray]) -> np.ndarray:
         """``(n, horizon, C)`` scores. Up to the fitted horizon they are the first steps of the fitted
@@ -243,16 +273,29 @@ class ConformalCalibration:
     # -- persistence (tsforecast.io): config entries and tensors
     def state(self) -> tuple[dict, dict[str, np.ndarray]]:
         # Scores are not saved: they are recomputed from the rows by the same deterministic pass.
-        config = {"index": [t.isoformat() for t in self.index], "base_horizon": self.base_horizon}
-        return config, {"calibration.values": np.ascontiguousarray(self.values)}
+        # One series keeps the original layout (older files load alike); a panel numbers its series.
+        if len(self.series) == 1:
+            config = {"index": [t.isoformat() for t in self.index], "base_horizon": self.base_horizon}
+            return config, {"calibration.values": np.ascontiguousarray(self.values)}
+        config = {"series": [[t.isoformat() for t in s.index] for s in self.series], "base_horizon": self.base_horizon}
+        return config, {f"calibration.values.{i}": np.ascontiguousarray(s.values) for i, s in enumerate(self.series)}
 
     @classmethod
-    def from_state(cls, config: dict, tensors: dict) -> "ConformalCalibration":
-        values = np.asarray(tensors["calibration.values"], dtype=np.float64)
-        index = pd.DatetimeIndex(config["index"])
-        if len(index) != len(values):
-            raise ValueError(f"the calibration rows have {len(values)} values for {len(index)} timestamps")
-        return cls(values, index, int(config["base_horizon"]))
+    def from_state(cls, config: dict, tensors: dict, ids: list | None = None) -> "ConformalCalibration":
+        from .data.panel import SeriesData
+
+        if "series" in config:
+            indexes = [pd.DatetimeIndex(i) for i in config["series"]]
+            values = [np.asarray(tensors[f"calibration.values.{i}"], dtype=np.float64) for i in range(len(indexes))]
+        else:
+            indexes = [pd.DatetimeIndex(config["index"])]
+            values = [np.asarray(tensors["calibration.values"], dtype=np.float64)]
+        ids = [None] * len(indexes) if ids is None else ids
+        for index, rows in zip(indexes, values):
+            if len(index) != len(rows):
+                raise ValueError(f"the calibration rows have {len(rows)} values for {len(index)} timestamps")
+        return cls([SeriesData(sid, index, rows) for sid, index, rows in zip(ids, indexes, values)],
+                   int(config["base_horizon"]))
 
 
 def interval_columns(columns, levels) -> list:

@@ -34,6 +34,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .data.calendar import Calendar
+from .data.panel import Roles, SeriesData
 from .data.scaling import scaler_from_state, scaler_state
 from .intervals import ConformalCalibration
 from .llm.backbone import BackboneMismatchError, check_backbone
@@ -101,7 +102,8 @@ def save_forecaster(forecaster, path) -> None:
     # A model given by name is saved as its name, so the loaded Forecaster has the very same params.
     params["model"] = {"name": spec.name, "by_name": isinstance(forecaster.model, str),
                        "params": {k: _jsonable(v) for k, v in spec.get_params(deep=False).items()}}
-    history = forecaster.history_
+    histories = forecaster.histories_
+    one = len(histories) == 1
     config = {
         "format_version": FORMAT_VERSION,
         "tsforecast_version": __version__,
@@ -109,19 +111,27 @@ def save_forecaster(forecaster, path) -> None:
         "params": {k: _jsonable(v) for k, v in params.items()},
         "state": {
             "columns": forecaster.columns_,
+            # panels and covariates: column roles, the caller's layout and the series' ids
+            "roles": {"targets": list(forecaster.roles_.targets), "past": list(forecaster.roles_.past),
+                      "future": list(forecaster.roles_.future)},
+            "frame_columns": list(forecaster.frame_columns_),
+            "long": forecaster.long_,
+            "series_ids": [_jsonable(i) for i in forecaster.series_ids_],
+            "n_targets": forecaster.dims_.n_targets,
+            "n_future_covariates": forecaster.dims_.n_future_covariates,
             "freq": forecaster.freq_,
             "freq_given": forecaster.freq_given_,
             "time_feature_freq": forecaster.time_feature_freq_,
             "n_time_features": forecaster.dims_.n_time_features,
             "season_length": forecaster.dims_.season_length,
-            "scaler": scaler_state(forecaster.scaler_),
+            "scalers": [scaler_state(scaler) for scaler in forecaster.scalers_],
             # the calendar maps these internal (tz-naive, regular) timestamps back to the caller's index
             "calendar": forecaster.calendar_.state(),
-            "history_index": [t.isoformat() for t in forecaster.calendar_.internal(history.index)],
+            "history_indexes": [[t.isoformat() for t in h.index] for h in histories],
             "training": asdict(forecaster.training_),
             "fit_seconds": forecaster.fit_seconds_,
             "backbone": getattr(forecaster.network_, "backbone_reference", None),
-            "mase_scale": forecaster.mase_scale_.tolist(),
+            "mase_scales": forecaster.mase_scales_.tolist(),
             "mase_season": forecaster.mase_season_,
         },
     }
@@ -132,7 +142,8 @@ def save_forecaster(forecaster, path) -> None:
     trainable = getattr(forecaster.network_, "trainable_state_dict", None)
     weights = trainable() if trainable is not None else forecaster.network_.state_dict()
     tensors = {f"network.{k}": v.detach().cpu().contiguous() for k, v in weights.items()}
-    tensors["history"] = torch.from_numpy(np.ascontiguousarray(history.to_numpy(dtype=np.float64, copy=True)))
+    for i, h in enumerate(histories):
+        tensors["history" if one else f"history.{i}"] = torch.from_numpy(np.ascontiguousarray(h.values, dtype=np.float64))
     tensors.update({k: torch.from_numpy(v) for k, v in calibration_tensors.items()})
 
     _check_save_target(path)
@@ -247,37 +258,56 @@ def load_forecaster(path, device: str | None = None):
         forecaster._validate_params()
         state = config["state"]
         forecaster.columns_ = state["columns"]
-        forecaster.feature_names_in_ = np.asarray(state["columns"], dtype=object)
-        forecaster.n_features_in_ = len(state["columns"])
+        # models saved before panels and covariates: one wide series, its columns all targets
+        roles = state.get("roles") or {"targets": state["columns"], "past": [], "future": []}
+        forecaster.roles_ = Roles(tuple(roles["targets"]), tuple(roles["past"]), tuple(roles["future"]))
+        if list(forecaster.roles_.targets) != list(forecaster.columns_):
+            raise ValueError(f"the columns {forecaster.columns_} are not the targets {list(forecaster.roles_.targets)}")
+        forecaster.frame_columns_ = state.get("frame_columns", state["columns"])
+        forecaster.long_ = bool(state.get("long", False))
+        forecaster.layout_ = forecaster._layout()
+        forecaster.series_ids_ = [_from_json(i) for i in state.get("series_ids", [None])]
+        n_series = len(forecaster.series_ids_)
+        forecaster.feature_names_in_ = np.asarray(forecaster.frame_columns_, dtype=object)
+        forecaster.n_features_in_ = len(forecaster.frame_columns_)
         forecaster.freq_ = state["freq"]
         forecaster.freq_given_ = state["freq_given"]
         # models saved before calendars were recorded had tz-naive timestamps
         forecaster.calendar_ = Calendar.from_state(state.get("calendar") or {"freq": state["freq"]})
         forecaster.time_feature_freq_ = state["time_feature_freq"]
-        forecaster.scaler_ = scaler_from_state(state["scaler"])
+        forecaster.scalers_ = [scaler_from_state(s) for s in state["scalers"]] if "scalers" in state else \
+            [scaler_from_state(state["scaler"])]
         # models saved before MASE's scale was recorded: unknown (NaN), evaluate says to refit
-        forecaster.mase_scale_ = np.asarray(state.get("mase_scale", [np.nan] * len(state["columns"])), dtype=np.float64)
+        mase = state.get("mase_scales") or [state.get("mase_scale", [np.nan] * len(state["columns"]))]
+        forecaster.mase_scales_ = np.asarray(mase, dtype=np.float64)
         forecaster.mase_season_ = state.get("mase_season")
         # models saved before the season was recorded: no model of theirs read it, so the default does
-        forecaster.dims_ = Dims(len(state["columns"]), forecaster.lookback, forecaster.horizon, state["n_time_features"],
-                                state.get("season_length", Dims.season_length))
+        forecaster.dims_ = Dims(forecaster.roles_.n_inputs, forecaster.lookback, forecaster.horizon,
+                                state["n_time_features"], state.get("season_length", Dims.season_length),
+                                n_targets=state.get("n_targets"), n_future_covariates=state.get("n_future_covariates", 0))
         forecaster.training_ = TrainingResult(**state["training"])
         forecaster.n_epochs_ = forecaster.training_.epochs
         forecaster.fit_seconds_ = state["fit_seconds"]
-        history_index = forecaster.calendar_.external(pd.DatetimeIndex(state["history_index"]))
-        n_columns = len(forecaster.columns_)
-        for name in ("mean_", "scale_"):
-            if len(getattr(forecaster.scaler_, name)) != n_columns:
-                raise ValueError(f"the scaler has {len(getattr(forecaster.scaler_, name))} {name[:-1]} values for "
-                                 f"{n_columns} columns")
-        if len(history_index) != forecaster.lookback:
-            raise ValueError(f"history_index has {len(history_index)} timestamps for lookback {forecaster.lookback}")
+        history_indexes = [pd.DatetimeIndex(i) for i in state["history_indexes"]] if "history_indexes" in state \
+            else [forecaster.calendar_.internal(pd.DatetimeIndex(state["history_index"]))]
+        n_columns = len(forecaster.roles_.columns)
+        if len(forecaster.scalers_) != n_series or len(history_indexes) != n_series or len(forecaster.mase_scales_) != n_series:
+            raise ValueError(f"{n_series} series but {len(forecaster.scalers_)} scalers, {len(history_indexes)} histories "
+                             f"and {len(forecaster.mase_scales_)} MASE scales")
+        for scaler in forecaster.scalers_:
+            for name in ("mean_", "scale_"):
+                if len(getattr(scaler, name)) != n_columns:
+                    raise ValueError(f"the scaler has {len(getattr(scaler, name))} {name[:-1]} values for "
+                                     f"{n_columns} columns")
+        for history_index in history_indexes:
+            if len(history_index) != forecaster.lookback:
+                raise ValueError(f"history_index has {len(history_index)} timestamps for lookback {forecaster.lookback}")
         # models saved before intervals were calibrated: none (predict(level=...) says to refit)
         intervals = state.get("intervals")
-        forecaster.intervals_ = None if intervals is None else ConformalCalibration.from_state(intervals, tensors)
-        if forecaster.intervals_ is not None and forecaster.intervals_.values.shape[1] != n_columns:
-            raise ValueError(f"the calibration rows have {forecaster.intervals_.values.shape[1]} columns for "
-                             f"{n_columns}")
+        forecaster.intervals_ = None if intervals is None else \
+            ConformalCalibration.from_state(intervals, tensors, forecaster.series_ids_)
+        if forecaster.intervals_ is not None and any(s.values.shape[1] != n_columns for s in forecaster.intervals_.series):
+            raise ValueError(f"the calibration rows do not have {n_columns} columns")
         spec.check(forecaster.dims_)
         network = spec.build(forecaster.dims_)
         # an LLM model's frozen backbone is rebuilt, not stored: it must be the one it was trained with
@@ -292,13 +322,15 @@ def load_forecaster(path, device: str | None = None):
     weights = {k[len("network."):]: v for k, v in tensors.items() if k.startswith("network.")}
     trainable = getattr(network, "trainable_state_dict", None)
     mismatch = _describe_mismatch(weights, trainable() if trainable is not None else network.state_dict())
-    history = tensors.get("history")
+    keys = ["history"] if n_series == 1 else [f"history.{i}" for i in range(n_series)]
+    histories = [tensors.get(key) for key in keys]
     expected_history = (forecaster.lookback, n_columns)
-    if history is None:
-        mismatch = "; ".join(filter(None, [mismatch, "no 'history' tensor"]))
-    elif tuple(history.shape) != expected_history:
-        mismatch = "; ".join(filter(None, [mismatch, f"history of shape {tuple(history.shape)}, expected "
-                                                    f"{expected_history} (lookback x columns)"]))
+    for key, history in zip(keys, histories):
+        if history is None:
+            mismatch = "; ".join(filter(None, [mismatch, f"no {key!r} tensor"]))
+        elif tuple(history.shape) != expected_history:
+            mismatch = "; ".join(filter(None, [mismatch, f"{key} of shape {tuple(history.shape)}, expected "
+                                                        f"{expected_history} (lookback x columns)"]))
     if mismatch:
         raise ValueError(
             f"{weights_path} does not fit the model {config_path} describes ({spec.name!r}, lookback "
@@ -312,5 +344,6 @@ def load_forecaster(path, device: str | None = None):
     forecaster.device_ = resolve_device(forecaster.device)
     forecaster.network_ = network.to(forecaster.device_).eval()
     forecaster.model_ = spec
-    forecaster.history_ = pd.DataFrame(history.numpy(), index=history_index, columns=state["columns"])
+    forecaster.histories_ = [SeriesData(sid, index, history.numpy().astype(np.float64))
+                             for sid, index, history in zip(forecaster.series_ids_, history_indexes, histories)]
     return forecaster

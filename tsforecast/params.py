@@ -24,6 +24,7 @@ from sklearn.utils._param_validation import (
     validate_parameter_constraints,
 )
 
+from .data.panel import MISSING
 from .data.timefeatures import feature_names
 from .intervals import INTERVAL_METHODS
 from .models.base import ModelSpec
@@ -63,6 +64,12 @@ def _has_calendar_features(value) -> bool:
     return True
 
 
+def _is_labels(value) -> bool:
+    if isinstance(value, (str, int)) and not isinstance(value, bool):
+        return True
+    return isinstance(value, (list, tuple)) and all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in value)
+
+
 _POSITIVE_INT = _Interval(Integral, 1, None, closed="left")
 _FREQ_EXAMPLES = "'h', '15min', 'D', 'B', 'W-SUN', 'MS', 'ME', 'QS', 'YS'"
 
@@ -91,6 +98,12 @@ PARAMETER_CONSTRAINTS: dict[str, list] = {
     ],
     "season_length": [_POSITIVE_INT, None],
     "interval_method": [StrOptions(set(INTERVAL_METHODS))],
+    "id_col": [_Satisfies(lambda v: isinstance(v, (str, int)) and not isinstance(v, bool), "a column name")],
+    "time_col": [_Satisfies(lambda v: isinstance(v, (str, int)) and not isinstance(v, bool), "a column name")],
+    "target_cols": [_Satisfies(_is_labels, "a column name or a list of column names"), None],
+    "future_covariates": [_Satisfies(_is_labels, "a column name or a list of column names"), None],
+    "past_covariates": [_Satisfies(_is_labels, "a column name or a list of column names"), None],
+    "missing": [StrOptions(set(MISSING))],
     # Only an int: fit seeds torch from it (int(random_state)); a numpy RandomState or Generator
     # would have to be consumed to draw a seed, so repeated fits would silently differ.
     "random_state": [_Interval(Integral, 0, 2**32 - 1, closed="both"), None],
@@ -106,6 +119,9 @@ PARAMETER_HINTS = {
     "freq": "Pass e.g. freq='h' or freq='MS', or None to infer the step from the timestamps.",
     "time_features": "Use time_features='auto' (from the data's step), a frequency such as 'h', or None for none.",
     "lr_schedule": "None takes the model family's default.",
+    "missing": "missing='raise' rejects NaN values and gaps; missing='mask' leaves them out of every loss and metric.",
+    "future_covariates": "Pass the column names, e.g. future_covariates=['price', 'holiday'].",
+    "past_covariates": "Pass the column names, e.g. past_covariates=['visits'].",
 }
 
 

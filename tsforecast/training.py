@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from .data.windows import Windows
+from .data.windows import Batch, Windows
+from .losses import masked_mse
 from .metrics import ErrorAccumulator
 
 LR_SCHEDULES = ("halving", "constant", "cosine")
@@ -137,14 +138,33 @@ def restorable_state(network: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in state.items()}
 
 
+def target_forecast(network: nn.Module, batch: Batch) -> torch.Tensor:
+    """The network's forecast of the batch's targets (the first channels: a network may also output its
+    past-covariate channels, which are never scored)."""
+    forecast = network(batch.x, batch.x_mark, batch.y_mark)
+    return forecast if forecast.shape[-1] == batch.y.shape[-1] else forecast[..., :batch.y.shape[-1]]
+
+
+def batch_loss(network: nn.Module, batch: Batch) -> torch.Tensor:
+    """The training objective on one batch: the network's ``training_loss`` when it has one, else the MSE
+    of its forecast; over observed targets only (``batch.y_observed``; None: all observed)."""
+    custom_loss = getattr(network, "training_loss", None)
+    if custom_loss is not None:
+        if batch.y_observed is None:
+            return custom_loss(batch.x, batch.x_mark, batch.y, batch.y_mark)
+        observed = torch.cat([batch.x_observed, batch.y_observed], dim=1)
+        return custom_loss(batch.x, batch.x_mark, batch.y, batch.y_mark, observed=observed)
+    return masked_mse(target_forecast(network, batch), batch.y, batch.y_observed)
+
+
 @torch.no_grad()
 def evaluate_loss(network: nn.Module, windows: Windows, batch_size: int) -> float:
-    """Global MSE over all windows (the protocol's metric, not a mean of per-batch means)."""
+    """Global MSE over all windows' observed targets (the protocol's metric, not a mean of per-batch means)."""
     was_training = network.training
     network.eval()
     acc = ErrorAccumulator()
     for batch in windows.batches(batch_size):
-        acc.update(batch.y, network(batch.x, batch.x_mark, batch.y_mark))
+        acc.update(batch.y, target_forecast(network, batch), mask=batch.y_observed)
     network.train(was_training)
     return acc.result()["mse"]
 
@@ -169,12 +189,8 @@ def train(network: nn.Module, train_windows: Windows, val_windows: Windows | Non
         epoch_start = time.perf_counter()
         network.train()
         loss_sum, seen = torch.zeros((), dtype=torch.float64, device=next(network.parameters()).device), 0
-        custom_loss = getattr(network, "training_loss", None)
         for step, batch in enumerate(train_windows.batches(batch_size, shuffle=True, generator=generator)):
-            if custom_loss is not None:
-                loss = custom_loss(batch.x, batch.x_mark, batch.y, batch.y_mark)
-            else:
-                loss = torch.nn.functional.mse_loss(network(batch.x, batch.x_mark, batch.y_mark), batch.y)
+            loss = batch_loss(network, batch)
             fit_loss = loss.detach()  # no .item(): a device sync per step would stall GPU training
             penalty = getattr(network, "regularization", None)
             if penalty is not None:

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .data.calendar import Calendar, find_date_column, read_calendar
+from .data.calendar import Calendar, find_date_column
+from .data.panel import read_index
 
 #: the column name of a one-channel series given as an unnamed pandas Series
 SERIES_COLUMN = "y"
@@ -68,7 +69,7 @@ def _column_label(label, what: str):
 
 
 def check_frame(df, *, min_rows: int, freq: str | None = None, columns: list | None = None,
-                what: str = "data", rows_needed_for: str = "lookback + horizon") -> CheckedFrame:
+                what: str = "data", rows_needed_for: str = "lookback + horizon", missing: str = "raise") -> CheckedFrame:
     """Validate a wide time series: a DataFrame (or Series) with a DatetimeIndex (any time zone) or a
     PeriodIndex and one numeric column per channel.
 
@@ -76,6 +77,9 @@ def check_frame(df, *, min_rows: int, freq: str | None = None, columns: list | N
     and rejects duplicate, unsorted or irregular timestamps; an explicit ``freq`` takes the rows as
     consecutive steps of that size (duplicates and a few gaps tolerated, as the protocol needs for the
     Weather file) but must agree with the timestamps.
+
+    ``missing="mask"`` (:mod:`tsforecast.data.panel`): NaN values are allowed (inf is not) and missing
+    timestamps become rows of NaN on the data's regular calendar.
     """
     df = _as_frame(df, what)
     if not isinstance(df.index, (pd.DatetimeIndex, pd.PeriodIndex)):
@@ -105,13 +109,17 @@ def check_frame(df, *, min_rows: int, freq: str | None = None, columns: list | N
             f"got {labels} ({', '.join(detail)})"
         )
 
-    calendar, index = read_calendar(df.index, freq=freq, what=what)
+    calendar, index, grid = read_index(df.index, freq, missing, what)
 
     if len(df) < min_rows:
         raise ValueError(f"{what} has {len(df)} rows; it needs at least {min_rows} ({rows_needed_for})")
 
     values = df.to_numpy(dtype=np.float64)
-    bad = ~np.isfinite(values)
+    if grid is not None:
+        full = np.full((len(grid), values.shape[1]), np.nan)
+        full[grid.get_indexer(index)] = values
+        values, index = full, grid
+    bad = ~np.isfinite(values) if missing == "raise" else np.isinf(values)
     if bad.any():
         cols = [labels[j] for j in np.flatnonzero(bad.any(axis=0))]
         first_row = int(np.flatnonzero(bad.any(axis=1))[0])

@@ -15,6 +15,8 @@ def fit_scaler(train_values: np.ndarray, columns=None) -> StandardScaler:
     ``columns`` (names) only serve the error for values too near float64's limit to standardize.
     """
     values = np.asarray(train_values, dtype=np.float64)
+    if np.isnan(values).any():
+        return _fit_observed(values, columns)
     peak = np.max(np.abs(values), axis=0)
     unit = np.exp2(np.floor(np.log2(np.where(peak > 0, peak, 1.0))))
     scaler = StandardScaler().fit(values / unit)
@@ -42,6 +44,26 @@ def fit_scaler(train_values: np.ndarray, columns=None) -> StandardScaler:
         raise ValueError(f"column {name} has values up to {peak[j]:.3g}, too near float64's limit "
                          f"({np.finfo(np.float64).max:.3g}) to standardize (value - mean overflows); "
                          f"rescale it, e.g. {fix}")
+    return scaler
+
+
+def _fit_observed(values: np.ndarray, columns) -> StandardScaler:
+    """Each column's statistics on its observed (non-NaN) rows, as :func:`fit_scaler` computes them."""
+    parts = []
+    for j in range(values.shape[1]):
+        column = values[:, j]
+        column = column[~np.isnan(column)]
+        if not len(column):
+            name = repr(columns[j]) if columns is not None else f"{j} (0-based)"
+            raise ValueError(f"column {name} has no observed value in the training rows, so it cannot be scaled; "
+                             "drop it, give more rows, or fill it")
+        parts.append(fit_scaler(column[:, None], None if columns is None else [columns[j]]))
+    scaler = StandardScaler()
+    scaler.mean_ = np.array([p.mean_[0] for p in parts])
+    scaler.scale_ = np.array([p.scale_[0] for p in parts])
+    scaler.var_ = np.array([p.var_[0] for p in parts])
+    scaler.n_samples_seen_ = int(np.sum(~np.isnan(values), axis=0).max())
+    scaler.n_features_in_ = values.shape[1]
     return scaler
 
 

@@ -55,3 +55,24 @@ def sliding_lags(values: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray
     """For a 1-D series: the ``(n - order, order)`` lag design (lag 1 first, a view) and the targets."""
     windows = np.lib.stride_tricks.sliding_window_view(values[:-1], order)[:, ::-1]
     return windows, values[order:]
+
+
+class FutureCovariateTerm(nn.Module):
+    """``y[b, c] = sum_j weight[c, j] * f[b, j]``: the future-known covariates of the forecast step as
+    contemporaneous regressors (the X of ARX), one weight per channel and covariate.
+
+    Reads the last ``n_covariates`` columns of ``y_mark`` at its first step (the step a one-step network
+    forecasts). Zero-initialized: the term starts as a no-op and the fit alone sets it.
+    """
+
+    def __init__(self, n_channels: int, n_covariates: int):
+        super().__init__()
+        self.n_covariates = n_covariates
+        self.weight = nn.Parameter(torch.zeros(n_channels, n_covariates))
+
+    def forward(self, y_mark: torch.Tensor | None) -> torch.Tensor:  # (B, output_len, F) -> (B, C)
+        if y_mark is None or y_mark.shape[-1] < self.n_covariates:
+            got = "none" if y_mark is None else f"{y_mark.shape[-1]} mark columns"
+            raise ValueError(f"this network was built with {self.n_covariates} future covariates and needs their "
+                             f"values at the forecast step as the last columns of y_mark, got {got}; pass future_covariates")
+        return y_mark[:, 0, -self.n_covariates:].to(self.weight.dtype) @ self.weight.T

@@ -12,17 +12,40 @@ class InvertedEmbedding(nn.Module):
     by one Linear(lookback -> d_model) (iTransformer; also S-Mamba).
 
     ``x`` (B, L, C), ``x_mark`` (B, L, F) or None -> tokens (B, C + F, d_model): the C variate tokens
-    first, then the F calendar-feature tokens.
+    first, then the F mark tokens.
+
+    Future-known covariates (the last ``n_future_covariates`` mark columns) are known over the forecast
+    steps too, so their tokens are built from their whole known path, ``cat(x_mark, y_mark)`` over
+    ``lookback + output_len`` steps, by their own Linear(lookback + output_len -> d_model): a window of
+    ``lookback`` steps would miss the first forecast steps whenever ``output_len > lookback``. With
+    ``n_future_covariates=0`` nothing is created and ``y_mark`` is ignored (the reference network).
     """
 
-    def __init__(self, lookback: int, d_model: int, dropout: float = 0.1):
+    def __init__(self, lookback: int, d_model: int, dropout: float = 0.1, n_future_covariates: int = 0,
+                 output_len: int = 0):
         super().__init__()
         self.value = nn.Linear(lookback, d_model)
+        self.n_future_covariates = n_future_covariates
+        if n_future_covariates:
+            if output_len < 1:
+                raise ValueError("InvertedEmbedding: future covariates need output_len >= 1 (the forecast steps)")
+            self.output_len = output_len
+            self.future = nn.Linear(lookback + output_len, d_model)
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, x_mark: torch.Tensor | None = None) -> torch.Tensor:
-        tokens = x if x_mark is None else torch.cat([x, x_mark], dim=2)
-        return self.dropout(self.value(tokens.transpose(1, 2)))
+    def forward(self, x: torch.Tensor, x_mark: torch.Tensor | None = None,
+                y_mark: torch.Tensor | None = None) -> torch.Tensor:
+        k = self.n_future_covariates
+        if not k:
+            tokens = x if x_mark is None else torch.cat([x, x_mark], dim=2)
+            return self.dropout(self.value(tokens.transpose(1, 2)))
+        if x_mark is None or y_mark is None or y_mark.shape[1] != self.output_len:
+            got = None if y_mark is None else tuple(y_mark.shape)
+            raise ValueError(f"InvertedEmbedding: {k} future covariates need x_mark and y_mark of "
+                             f"{self.output_len} steps (the forecast steps' covariate values), got y_mark {got}")
+        known = self.value(torch.cat([x, x_mark[..., :-k]], dim=2).transpose(1, 2))
+        future = self.future(torch.cat([x_mark[..., -k:], y_mark[..., -k:]], dim=1).transpose(1, 2))
+        return self.dropout(torch.cat([known, future], dim=1))
 
 
 class TokenEmbedding(nn.Module):

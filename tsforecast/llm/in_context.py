@@ -22,17 +22,21 @@ def in_context_forecast(forecaster, prompt: pd.DataFrame, X: pd.DataFrame | None
     horizon = forecaster.horizon if horizon is None else horizon
     if len(prompt) == 0 or len(prompt) % network.token_len:
         raise ValueError(f"the prompt must be a positive multiple of token_len={network.token_len} rows, got {len(prompt)}")
-    prompt = forecaster._check_input(prompt, min_rows=1, what="prompt", rows_needed_for="one token")
-    values, index, calendar, _ = forecaster._context(X, what="context")
+    if len(forecaster.series_ids_) != 1:
+        raise ValueError("in-context forecasting serves one series (a wide fit); this forecaster has "
+                         f"{len(forecaster.series_ids_)}")
+    prompt = forecaster._read(prompt, "prompt", min_rows=1, rows_needed_for="one token").series[0]
+    contexts, numbers, calendar, _ = forecaster._contexts(X, None)
     n_future = -(-horizon // network.token_len) * network.token_len
-    context = forecaster._prepare(values, index, future_steps=n_future, calendar=calendar)
-    shown = forecaster._prepare(prompt.values, prompt.index, calendar=prompt.calendar)
-    x = torch.cat([shown.values, context.values])[None]
+    context = forecaster._encode(contexts, numbers, calendar, extra=n_future)
+    shown = forecaster._encode([prompt], numbers, calendar)
+    lookback = forecaster.lookback
+    x = torch.cat([shown.values, context.values[:lookback]])[None]
     x_mark = future_mark = None
     if context.marks is not None:
-        x_mark = torch.cat([shown.marks, context.marks[:forecaster.lookback]])[None]
-        future_mark = context.marks[None, forecaster.lookback:]
-    scaled = network.growing_forecast(x, x_mark, future_mark, horizon)[0]
-    forecast = forecaster.scaler_.inverse_transform(scaled.double().cpu().numpy())
-    future = calendar.external(calendar.future(index[-1], horizon), set_freq=True)
-    return pd.DataFrame(forecast, index=future, columns=forecaster.columns_)
+        x_mark = torch.cat([shown.marks, context.marks[:lookback]])[None]
+        future_mark = context.marks[None, lookback:]
+    scaled = network.growing_forecast(x, x_mark, future_mark, horizon)[0].double().cpu().numpy()
+    target = forecaster._target_scaler(numbers[0])
+    future = calendar.external(calendar.future(contexts[0].index[-1], horizon), set_freq=True)
+    return pd.DataFrame(scaled * target.scale_ + target.mean_, index=future, columns=forecaster.columns_)

@@ -5,7 +5,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..layers.autoregressive import ChannelwiseLinear, ChannelwiseMLP, lag_matrix
+from ..layers.autoregressive import ChannelwiseLinear, ChannelwiseMLP, FutureCovariateTerm, lag_matrix
 from .ar import lag_order
 from .base import Dims, ModelSpec
 
@@ -20,13 +20,15 @@ def sparsity_penalty(weights: torch.Tensor) -> torch.Tensor:
 
 
 class ARNetNetwork(nn.Module):
-    """One-step AR-Net per channel: linear over the lags, or an MLP when ``hidden_layers`` is non-empty."""
+    """One-step AR-Net per channel: linear over the lags, or an MLP when ``hidden_layers`` is non-empty;
+    plus, with ``n_exog`` future covariates, a linear term in their values at the forecast step (ARX)."""
 
     output_len = 1
 
     def __init__(self, n_channels: int, order: int, hidden_layers: tuple[int, ...], reg_lambda: float,
-                 reg_warmup: float):
+                 reg_warmup: float, n_exog: int = 0):
         super().__init__()
+        self.n_channels, self.n_exog = n_channels, n_exog
         self.order = order
         self.reg_lambda = reg_lambda
         self.reg_warmup = reg_warmup
@@ -34,11 +36,20 @@ class ARNetNetwork(nn.Module):
             self.body = ChannelwiseMLP(n_channels, [order, *hidden_layers, 1])
         else:
             self.body = ChannelwiseLinear(n_channels, order)
+        # Built after the body (the body's random init is unchanged) and only when used (the state_dict
+        # without covariates is unchanged): a linear term, also in the deep variant (NeuralProphet's
+        # future regressors are additive too).
+        if n_exog:
+            self.exog = FutureCovariateTerm(n_channels, n_exog)
 
     def forward(self, x: torch.Tensor, x_mark=None, y_mark=None) -> torch.Tensor:
         if isinstance(self.body, ChannelwiseLinear):
-            return self.body(x).unsqueeze(1)
-        return self.body(lag_matrix(x, self.order)).squeeze(-1).unsqueeze(1)
+            out = self.body(x)
+        else:
+            out = self.body(lag_matrix(x, self.order)).squeeze(-1)
+        if self.n_exog:
+            out = out + self.exog(y_mark)
+        return out.unsqueeze(1)
 
     def _lag_weights(self) -> torch.Tensor:
         """The weights that multiply the lags directly (the first layer): the ones sparsity acts on."""
@@ -58,6 +69,12 @@ class ARNetNetwork(nn.Module):
                                  "a deep AR-Net has no single coefficient per lag")
         return self.body.weight.detach().cpu().double().numpy(), self.body.bias.detach().cpu().double().numpy()
 
+    def exog_coefficients(self) -> np.ndarray:
+        """The future covariates' weights ``(C, n_exog)`` on the scaled data (``(C, 0)`` without covariates)."""
+        if not self.n_exog:
+            return np.zeros((self.n_channels, 0))
+        return self.exog.weight.detach().cpu().double().numpy()
+
 
 class ARNet(ModelSpec):
     """AR-Net: an AR(``order``) model per channel trained by stochastic gradient descent on the shared
@@ -65,6 +82,11 @@ class ARNet(ModelSpec):
 
     With ``ar_reg=0`` and no hidden layers it minimizes the same least-squares objective as :class:`AR`
     and converges to the OLS solution. Multi-step forecasts come from the shared rollout.
+
+    Future-known covariates (``Forecaster(future_covariates=[...])``) enter as a linear term in their
+    values at the forecast step (no bias, not sparsity-penalized), added to the output of the linear and
+    of the deep AR-Net alike: with ``hidden_layers=()`` it is the ARX model :class:`AR` fits by least
+    squares. Past-only covariates are not supported (use itransformer, autoformer, informer or smamba).
 
     Parameters
     ----------
@@ -91,6 +113,7 @@ class ARNet(ModelSpec):
 
     name = "arnet"
     fit_mode = "gradient"
+    supports_future_covariates = True
     # SGD on a convex but ill-conditioned least-squares problem (neighbouring lags are highly
     # correlated): a larger step and batch than the deep models' 1e-4 / 32, decayed to 0 so the
     # iterates settle. Chosen on the VALIDATION split only (benchmarks/scripts/arnet_defaults.py,
@@ -127,4 +150,5 @@ class ARNet(ModelSpec):
 
     def build(self, dims: Dims) -> nn.Module:
         return ARNetNetwork(dims.n_channels, lag_order(self.order, dims, "AR-Net"), tuple(int(h) for h in self.hidden_layers),
-                            reg_lambda=1e-4 * float(self.ar_reg), reg_warmup=float(self.reg_warmup))
+                            reg_lambda=1e-4 * float(self.ar_reg), reg_warmup=float(self.reg_warmup),
+                            n_exog=dims.n_future_covariates)

@@ -95,11 +95,18 @@ class Autoformer(ModelSpec):
     one-kernel ``series_decomp_multi``, i.e. a moving average of 24); ours, like Time-Series-Library,
     dropout 0.1 and moving average 25. Both are parameters: ``Autoformer(dropout=0.05, moving_avg=24)``
     is that configuration. FEDformer's script also ran 3 iterations (``--itr 3``).
+
+    Covariates: future-known covariates are mark columns, so the calendar Linear of both embeddings reads
+    them: the encoder over the look-back, the decoder over the last ``label_len`` look-back steps and the
+    forecast steps (``y_mark``). Past covariates are extra channels mixed by the token convolution of the
+    encoder and decoder embeddings; the network forecasts them too and the shared code drops them.
     """
 
     name = "autoformer"
     published_name = "Autoformer"
     uses_time_features = True
+    supports_future_covariates = True
+    supports_past_covariates = True
 
     def __init__(self, d_model=512, n_heads=8, e_layers=2, d_layers=1, d_ff=2048, factor=3, moving_avg=25, label_len=48,
                  dropout=0.1, activation="gelu"):

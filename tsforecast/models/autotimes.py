@@ -8,6 +8,7 @@ from torch import nn
 from ..llm.backbone import (ABLATIONS, DEFAULT_LLM, apply_lora, frozen_state_prefixes, llm_autocast,
                             load_backbone, parse_llm)
 from ..llm.timestamps import TEMPLATE, embed_timestamps
+from ..losses import masked_mse
 from ..rollout import sliding_forecast
 from .base import Dims, ModelSpec
 
@@ -115,10 +116,14 @@ class AutoTimesNetwork(nn.Module):
     def forward(self, x, x_mark=None, y_mark=None) -> torch.Tensor:
         return self.predict_tokens(x, x_mark)[:, -self.token_len:]
 
-    def training_loss(self, x, x_mark, y, y_mark) -> torch.Tensor:
-        """MSE of the next-token forecasts at every position (teacher forcing under the causal mask)."""
+    def training_loss(self, x, x_mark, y, y_mark, observed=None) -> torch.Tensor:
+        """MSE of the next-token forecasts at every position (teacher forcing under the causal mask),
+        over the observed targets only when ``observed`` (B, lookback + token_len, C) is given."""
+        length = x.shape[1]
         target = torch.cat([x[:, self.token_len:], y[:, :self.token_len]], dim=1)
-        return torch.nn.functional.mse_loss(self.predict_tokens(x, x_mark), target)
+        # the targets are positions token_len .. lookback + token_len of cat(x, y)
+        mask = None if observed is None else observed[:, self.token_len:length + self.token_len]
+        return masked_mse(self.predict_tokens(x, x_mark), target, mask)
 
     @torch.no_grad()
     def rollout(self, x, x_mark, future_mark, horizon: int) -> torch.Tensor:

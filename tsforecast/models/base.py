@@ -11,17 +11,28 @@ A model is two small pieces in one file:
 
   ``x`` is the scaled look-back window ``(B, lookback, C)``; ``x_mark``/``y_mark`` are the calendar
   features of the look-back and of the ``output_len`` steps to forecast (``None`` when the spec says
-  ``uses_time_features = False``). ``output_len`` is an attribute of the network: how many steps one
-  call produces. Longer horizons go through :func:`tsforecast.rollout.autoregressive_forecast`.
+  ``uses_time_features = False`` and there are no future covariates). ``output_len`` is an attribute of
+  the network: how many steps one call produces. Longer horizons go through
+  :func:`tsforecast.rollout.autoregressive_forecast`. The output has ``dims.targets`` channels, or
+  ``n_channels`` (the past-covariate channels are then dropped by the shared code).
+
+Covariates (``Forecaster(future_covariates=..., past_covariates=...)``) reach every network one way:
+past covariates are the last ``dims.n_past_covariates`` channels of ``x``; future-known covariates are
+the last ``dims.n_future_covariates`` columns of ``x_mark``/``y_mark`` (after any calendar features).
+A family declares what it uses (``supports_future_covariates``, ``supports_past_covariates``); a role
+it does not support is an error at fit, never silently ignored.
 
 Optional network methods the shared machinery uses when present:
 
 * ``regularization(progress) -> Tensor``: a penalty added to the training loss (``progress`` is the
   fraction of training done, for warm-ups);
 * ``coefficients() -> (coef (C, order), intercept (C,))``: linear AR weights on the scaled data;
-* ``training_loss(x, x_mark, y, y_mark) -> Tensor``: the training objective, replacing the default
-  MSE of ``forward`` against ``y`` (e.g. next-token loss on every position); validation and test
-  always score ``forward``'s forecast by MSE, so every model is judged alike;
+* ``training_loss(x, x_mark, y, y_mark, observed=None) -> Tensor``: the training objective, replacing
+  the default MSE of ``forward`` against ``y`` (e.g. next-token loss on every position); validation and
+  test always score ``forward``'s forecast by MSE, so every model is judged alike. ``observed`` is None
+  when every value is observed, else a bool tensor ``(B, lookback + output_len, targets)`` over
+  ``cat(x[..., :targets], y)``: the loss must average over observed positions only (``Forecaster(missing="mask")``;
+  missing look-back values arrive filled by the shared rule, :mod:`tsforecast.data.panel`);
 * ``rollout(x, x_mark, future_mark, horizon) -> (B, horizon, C)``: the network's own multi-step
   forecast (e.g. a KV-cached decoder), used instead of the shared sliding-window rollout;
 * ``time_marks(index, freq) -> Tensor (T, F)``: the per-step marks the network receives as
@@ -53,6 +64,23 @@ class Dims:
     n_time_features: int
     #: the data's seasonal period in steps (the Forecaster's ``season_length``, else from the data's step)
     season_length: int = 1
+    #: how many of the ``n_channels`` input channels are forecast targets (the first ones; None: all).
+    #: The others are past covariates (:attr:`ModelSpec.supports_past_covariates`): observed in the
+    #: look-back, never forecast or scored; a network may output them, the shared code ignores them.
+    n_targets: int | None = None
+    #: how many of the ``n_time_features`` mark columns are future-known covariates (the LAST ones,
+    #: scaled per series like the targets): ``x_mark`` holds their look-back values and ``y_mark`` their
+    #: values at the forecast steps (:attr:`ModelSpec.supports_future_covariates`)
+    n_future_covariates: int = 0
+
+    @property
+    def targets(self) -> int:
+        """Number of forecast channels (``n_targets``, else ``n_channels``)."""
+        return self.n_channels if self.n_targets is None else self.n_targets
+
+    @property
+    def n_past_covariates(self) -> int:
+        return self.n_channels - self.targets
 
 
 class ModelSpec(BaseEstimator):
@@ -71,12 +99,22 @@ class ModelSpec(BaseEstimator):
     #: training does not depend on the horizon (fixed output_len, rollout for any horizon): a
     #: benchmark sweep fits one model per dataset and scores it at every horizon
     one_model_for_all_horizons: ClassVar[bool] = False
+    #: the network uses future-known covariates (the last ``dims.n_future_covariates`` mark columns,
+    #: over the look-back and the forecast steps); False: ``future_covariates`` is an error at fit
+    supports_future_covariates: ClassVar[bool] = False
+    #: the network mixes channels, so past covariates given as extra input channels inform the targets'
+    #: forecasts; False (channel-independent networks): ``past_covariates`` is an error at fit
+    supports_past_covariates: ClassVar[bool] = False
 
     def build(self, dims: Dims) -> nn.Module:
         raise NotImplementedError
 
-    def fit_closed_form(self, network: nn.Module, train_values: np.ndarray) -> None:
-        """Set the network's weights from the scaled training series ``(T, C)`` (fit_mode "closed_form")."""
+    def fit_closed_form(self, network: nn.Module, train_values: list[np.ndarray],
+                        future_covariates: list[np.ndarray] | None = None) -> None:
+        """Set the network's weights from the scaled training series (fit_mode "closed_form"): one
+        ``(T_i, n_channels)`` array per series of a panel (a wide frame is one series; NaN marks a missing
+        value, ``Forecaster(missing="mask")``), and with future covariates one ``(T_i, n_future_covariates)``
+        array per series on the same rows. One global model is fitted on every series' rows."""
         raise NotImplementedError(f"{type(self).__name__} has no closed-form fit")
 
     def check(self, dims: Dims) -> None:

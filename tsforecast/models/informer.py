@@ -82,11 +82,18 @@ class Informer(ModelSpec):
       recent torch pads 1 (96 -> 48).
     * Dropout 0.1 (Time-Series-Library's default); the FEDformer and Autoformer code that produced the
       published figures ran with 0.05 (their ``run.py`` default).
+
+    Covariates: future-known covariates are mark columns, so the calendar Linear of both embeddings reads
+    them: the encoder over the look-back, the decoder over the start token's steps and the forecast steps
+    (``y_mark``). Past covariates are extra channels mixed by the token convolution of the encoder and
+    decoder embeddings; the network forecasts them too and the shared code drops them.
     """
 
     name = "informer"
     published_name = "Informer"
     uses_time_features = True
+    supports_future_covariates = True
+    supports_past_covariates = True
 
     def __init__(self, d_model=512, n_heads=8, e_layers=2, d_layers=1, d_ff=2048, factor=3, label_len=48, dropout=0.1,
                  activation="gelu", distil=True, cross_attention="full", mix=False):

@@ -16,7 +16,9 @@ class ITransformerNetwork(nn.Module):
     """Variate tokens -> full-attention encoder over variates -> Linear(d_model -> horizon).
 
     Each channel's whole (per-window normalised) look-back is one token; calendar features are extra
-    tokens that the attention can read but that produce no output.
+    tokens that the attention can read but that produce no output. Past covariates are extra channels,
+    hence variate tokens the targets attend to; each future-known covariate is one token embedding its
+    look-back and forecast-step values (:class:`~tsforecast.layers.embedding.InvertedEmbedding`).
     """
 
     def __init__(self, dims: Dims, d_model: int, n_heads: int, e_layers: int, d_ff: int, dropout: float,
@@ -26,7 +28,7 @@ class ITransformerNetwork(nn.Module):
         self.n_channels = dims.n_channels
         # The reference detaches the window mean but not its std.
         self.norm = InstanceNorm(dims.n_channels, detach_std=False)
-        self.embedding = InvertedEmbedding(dims.lookback, d_model, dropout)
+        self.embedding = InvertedEmbedding(dims.lookback, d_model, dropout, dims.n_future_covariates, dims.horizon)
         self.encoder = Encoder(
             [EncoderLayer(AttentionLayer(FullAttention(attention_dropout=dropout), d_model, n_heads), d_model, d_ff,
                           dropout, activation) for _ in range(e_layers)],
@@ -34,7 +36,7 @@ class ITransformerNetwork(nn.Module):
         self.head = nn.Linear(d_model, dims.horizon)
 
     def forward(self, x: torch.Tensor, x_mark: torch.Tensor | None = None, y_mark=None) -> torch.Tensor:
-        tokens = self.encoder(self.embedding(self.norm.normalize(x), x_mark))
+        tokens = self.encoder(self.embedding(self.norm.normalize(x), x_mark, y_mark))
         forecast = self.head(tokens[:, :self.n_channels]).transpose(1, 2)  # only the variate tokens are forecast
         return self.norm.denormalize(forecast)
 
@@ -51,11 +53,18 @@ class ITransformer(ModelSpec):
     with full softmax attention (scale 1/sqrt(d_head), dropout on the weights) and a final LayerNorm,
     Linear(d_model -> horizon) head keeping the variate tokens only. The feed-forward 1x1 convolutions
     are written as the equivalent Linear layers.
+
+    Covariates: past covariates are extra input channels, so extra variate tokens that every target
+    token attends to (their own forecasts are dropped). A future-known covariate is one more token,
+    embedded from its values over the look-back AND the forecast steps (``cat(x_mark, y_mark)``) by its
+    own Linear(lookback + horizon -> d_model); without covariates the network is the reference one.
     """
 
     name = "itransformer"
     published_name = "iTransformer"
     uses_time_features = True
+    supports_future_covariates = True
+    supports_past_covariates = True
 
     def __init__(self, d_model=None, n_heads=8, e_layers=2, d_ff=None, dropout=0.1, activation="gelu"):
         self.d_model = d_model

@@ -22,7 +22,7 @@ class SMambaNetwork(nn.Module):
         self.use_norm = use_norm
         # As the reference: the window mean is detached, the std is not (see SMamba's Notes).
         self.norm = InstanceNorm(dims.n_channels, affine=False, detach_std=False)
-        self.embedding = InvertedEmbedding(dims.lookback, d_model, dropout)
+        self.embedding = InvertedEmbedding(dims.lookback, d_model, dropout, dims.n_future_covariates, dims.horizon)
         self.layers = nn.ModuleList(BidirectionalMambaLayer(d_model, d_ff, d_state, d_conv, expand, dropout, scan)
                                     for _ in range(e_layers))
         self.final_norm = nn.LayerNorm(d_model)
@@ -31,7 +31,7 @@ class SMambaNetwork(nn.Module):
     def forward(self, x: torch.Tensor, x_mark=None, y_mark=None) -> torch.Tensor:
         if self.use_norm:
             x = self.norm.normalize(x)
-        tokens = self.embedding(x, x_mark)  # (B, C + F, d_model): variates, then calendar features
+        tokens = self.embedding(x, x_mark, y_mark)  # (B, C + F, d_model): variates, then mark features
         for layer in self.layers:
             tokens = layer(tokens)
         out = self.projector(self.final_norm(tokens)).transpose(1, 2)[:, :, :self.n_channels]
@@ -51,6 +51,10 @@ class SMamba(ModelSpec):
     the Mamba scan runs over the C + F tokens; Linear(d_model -> horizon) gives all steps at once. Inputs
     are normalised per window and channel (``use_norm``). The Mamba mixer is our own pure-PyTorch
     implementation (:mod:`tsforecast.layers.mamba`); mamba-ssm's CUDA scan is used only when it imports.
+
+    Covariates, as in :class:`~tsforecast.models.itransformer.ITransformer`: past covariates are extra
+    variate tokens; each future-known covariate is one token embedded from its look-back and forecast-step
+    values by its own Linear(lookback + horizon -> d_model) (no extra parameters without covariates).
 
     Parameters
     ----------
@@ -82,6 +86,8 @@ class SMamba(ModelSpec):
     name = "smamba"
     published_name = "S-Mamba"
     uses_time_features = True
+    supports_future_covariates = True
+    supports_past_covariates = True
     fit_mode = "gradient"
     training_defaults = {}  # the reference run.py defaults are the package's (Adam, lr 1e-4, bs 32, 10 epochs)
 

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from ..layers.companion_ssm import ClosedLoopCompanionSSM, CompanionSSM, PreprocessingSSM
+from ..losses import masked_rmse
 from .base import Dims, ModelSpec
 
 
@@ -67,25 +68,38 @@ class SpaceTimeNetwork(nn.Module):
         z, mean = self._encode(x)
         return self._to_channels(self.decoder(z, self.output_len), x.shape[0], mean)
 
-    def training_loss(self, x: torch.Tensor, x_mark, y: torch.Tensor, y_mark) -> torch.Tensor:
+    def training_loss(self, x: torch.Tensor, x_mark, y: torch.Tensor, y_mark, observed=None) -> torch.Tensor:
         """w0 RMSE(closed-loop horizon forecast) + w1 RMSE(open-loop one-step-ahead outputs over the look-back)
         + w2 RMSE(the decoder's predictions of its own next input), the last two on positions past the
-        first ``kernel_dim - 1`` (where the state has seen a full kernel's worth of inputs)."""
+        first ``kernel_dim - 1`` (where the state has seen a full kernel's worth of inputs).
+
+        ``observed`` (B, lookback + horizon, C) over cat(x, y): each RMSE averages over the observed
+        positions of its targets. The next-input target is the encoding of position t+1, so it counts
+        where the series at t+1 is observed (it also reads earlier, possibly filled, inputs: those follow
+        the shared look-back rule like every model's input does)."""
         w_forecast, w_one_step, w_next_input = self.loss_weights
         z, mean = self._encode(x)
-        loss = w_forecast * _rmse(self._to_channels(self.decoder(z, self.output_len), x.shape[0], mean), y)
-        start, length = self.kernel_dim - 1, x.shape[1]
+        batch, length = x.shape[:2]
+        start = self.kernel_dim - 1
+
+        def observed_at(lo: int, hi: int):  # the observed mask of steps lo .. hi - 1 of cat(x, y)
+            return None if observed is None else observed[:, lo:hi]
+
+        forecast = self._to_channels(self.decoder(z, self.output_len), batch, mean)
+        loss = w_forecast * masked_rmse(forecast, y, observed_at(length, length + self.output_len))
         if start < length - 1 and (w_one_step or w_next_input):
             outputs, next_inputs = self.decoder.open_loop(z)
             # output at position t predicts the series at t+1 (the last one the first horizon step)
             target = torch.cat([x, y[:, :1]], dim=1)[:, start + 1:]
-            loss = loss + w_one_step * _rmse(self._to_channels(outputs[:, start:], x.shape[0], mean), target)
-            loss = loss + w_next_input * _rmse(next_inputs[:, start:-1], z[:, start + 1:])
+            loss = loss + w_one_step * masked_rmse(self._to_channels(outputs[:, start:], batch, mean), target,
+                                                   observed_at(start + 1, length + 1))
+            next_mask = observed_at(start + 1, length)
+            if next_mask is not None:
+                # z's rows are (window, channel) pairs as _encode lays them out; one value per step covers
+                # all model_dim features
+                next_mask = next_mask.transpose(1, 2).reshape(-1, length - start - 1, 1)
+            loss = loss + w_next_input * masked_rmse(next_inputs[:, start:-1], z[:, start + 1:], next_mask)
         return loss
-
-
-def _rmse(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return torch.sqrt(torch.mean((prediction - target) ** 2))
 
 
 class SpaceTime(ModelSpec):
