@@ -230,6 +230,31 @@ def test_plot_forecast_writes_a_png(fitted, tmp_path):
         plot_forecast(data, forecast, columns=["nope"])
 
 
+def test_plot_forecast_draws_each_series_of_a_long_frame(tmp_path):
+    rng = np.random.default_rng(0)
+    parts = [pd.DataFrame({"unique_id": sid, "ds": pd.date_range(start, periods=n, freq="D"),
+                           "y": level + np.sin(np.arange(n) / 3) + 0.1 * rng.normal(size=n)})
+             for sid, start, n, level in (("a", "2024-01-01", 80, 0.0), ("b", "2024-02-01", 60, 10.0))]
+    long = pd.concat(parts, ignore_index=True)
+    f = Forecaster("ar", lookback=7, horizon=5).fit(long)
+    forecast = f.predict(level=[80])
+    assert list(forecast.columns) == ["unique_id", "ds", "y", "y-lo-80", "y-hi-80"]
+    fig = plot_forecast(long, forecast)
+    assert len(fig.axes) == 2  # one row per series
+    for ax, sid in zip(fig.axes, ("a", "b")):
+        assert ax.get_ylabel() == f"{sid}: y" and len(ax.collections) == 1
+        # the forecast line starts after that series' own history
+        history_end = long[long.unique_id == sid].ds.max()
+        forecast_x = pd.to_datetime(ax.lines[1].get_xdata())
+        assert forecast_x.min() > history_end
+    fig.savefig(tmp_path / "panel.png")
+    assert len(plot_forecast(long, forecast, ids=["b"]).axes) == 1
+    with pytest.raises(ValueError, match=r"ids \['zz'\] are not in the forecast"):
+        plot_forecast(long, forecast, ids=["zz"])
+    with pytest.raises(ValueError, match="history is not"):
+        plot_forecast(long.set_index("ds")[["y"]], forecast)
+
+
 def test_a_model_saved_without_calibration_loads_and_asks_to_refit_for_intervals(fitted, tmp_path):
     import json
 

@@ -12,8 +12,8 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.exceptions import NotFittedError
 
 from .data.calendar import Calendar, check_same_calendar
-from .data.panel import (Panel, PanelLayout, Roles, SeriesData, as_label_tuple, ids_text, read_long, resolve_roles,
-                         to_output, warn_skipped)
+from .data.panel import (Panel, PanelLayout, Roles, SeriesData, as_label_tuple, covariate_times, ids_text, read_long,
+                         resolve_roles, to_output, warn_skipped)
 from .data.scaling import fit_scaler
 from .data.splits import check_window_rows, holdout_split
 from .data.tensors import encode
@@ -400,7 +400,15 @@ class Forecaster(BaseEstimator):
             network = spec.build(dims).to(self.device_)
             train_part, val_part = self._holdout(panel, spec, network.output_len, val_series)
             n_targets = len(roles.targets)
-            self.scalers_ = [fit_scaler(s.values, roles.columns) for s in train_part]
+            self.scalers_ = []
+            for item in train_part:
+                try:
+                    self.scalers_.append(fit_scaler(item.values, roles.columns))
+                except ValueError as err:  # a panel's error must say which series
+                    if item.id is None:
+                        raise
+                    raise ValueError(f"series {item.id!r}: {err}; or leave that series out "
+                                     f"(df[df[{self.id_col!r}] != {item.id!r}])") from None
             scales = [seasonal_naive_scale(s.values[:, :n_targets], season) for s in train_part]
             self.mase_scales_ = np.stack([scale for scale, _ in scales])
             self.mase_season_ = scales[0][1]
@@ -518,13 +526,21 @@ class Forecaster(BaseEstimator):
     def _contexts(self, X, ids) -> tuple[list[SeriesData], list[int], Calendar, Panel | None]:
         """The last ``lookback`` rows of each series to forecast (of ``X``, else of the data seen by fit),
         their fitted series numbers, their calendar, and ``X`` as read (None without ``X``)."""
+        wanted = None
+        if ids is not None:
+            wanted = list(as_label_tuple(ids, "ids"))
+            if not wanted:
+                raise ValueError("ids is empty; pass the series to forecast, or ids=None for all of them")
+            self._series_number(wanted, "ids")
         if X is None:
-            numbers = list(range(len(self.series_ids_))) if ids is None else \
-                self._series_number(list(as_label_tuple(ids, "ids")), "ids")
+            numbers = list(range(len(self.series_ids_))) if wanted is None else self._series_number(wanted, "ids")
             return [self.histories_[n] for n in numbers], numbers, self.calendar_, None
         panel = self._read(X, "predict data", min_rows=self.lookback, rows_needed_for=f"lookback={self.lookback}")
-        if ids is not None:
-            wanted = set(as_label_tuple(ids, "ids"))
+        if wanted is not None:
+            absent = [i for i in wanted if i not in panel.ids]
+            if absent:
+                raise ValueError(f"ids {ids_text(absent)} have no rows in the predict data; add their rows to X, or "
+                                 "leave X=None to continue the data seen by fit")
             panel.series = [s for s in panel.series if s.id in wanted]
         numbers = self._series_number(panel.ids, "predict data")
         short = [s.id for s in panel.series if len(s) < self.lookback]
@@ -572,11 +588,13 @@ class Forecaster(BaseEstimator):
                     raise ValueError(f"future_covariates must be a long frame with columns {layout.id_col!r}, "
                                      f"{layout.time_col!r} and {names}, as the fit data")
                 rows = future_covariates[future_covariates[layout.id_col] == context.id]
-                index = calendar.internal(pd.Index(rows[layout.time_col]))
+                index = covariate_times(rows[layout.time_col], calendar, "future_covariates' timestamps",
+                                        f"as in the fit data's {layout.time_col!r} column")
                 where = f"series {context.id!r}"
             else:
                 rows = future_covariates
-                index = calendar.internal(future_covariates.index)
+                index = covariate_times(future_covariates.index, calendar, "future_covariates' index",
+                                        "index the frame by the forecast steps' times, as the fit data")
                 where = "the forecast"
             values = pd.DataFrame(rows[names].to_numpy(dtype=np.float64), index=index)
             values = values[~values.index.duplicated()].reindex(steps)
@@ -739,7 +757,7 @@ class Forecaster(BaseEstimator):
                 radii = rule((forecast - batch.y).abs().cpu().numpy())  # the scores as calibration computes them
                 point = forecast.double().cpu().numpy()[:, None]
                 mask = None if batch.y_observed is None else batch.y_observed.cpu().numpy()
-                window_scale = None if one else scales[owner][:, None, None].cpu().numpy()
+                window_scale = None if one else scales[owner][:, None].cpu().numpy()
                 interval_scores.update(batch.y.double().cpu().numpy(), point - radii, point + radii,
                                        scale=window_scale, mask=mask)
         result = scorer.result()

@@ -21,8 +21,45 @@ def interval_levels(forecast: pd.DataFrame, column) -> list[str]:
     return sorted((lv for lv in found if f"{column}-hi-{lv}" in forecast.columns), key=float)
 
 
+def _long_to_wide(frame, sid, id_col: str, time_col: str) -> pd.DataFrame | None:
+    if frame is None:
+        return None
+    rows = frame[frame[id_col] == sid]
+    return rows.drop(columns=[id_col]).set_index(time_col)
+
+
+def _plot_long(history, forecast, truth, columns, history_rows, title, ids, id_col, time_col, max_series):
+    """Long frames: one row of subplots per series (``ids``, default the first ``max_series``), one
+    column per channel."""
+    import matplotlib.pyplot as plt
+
+    for name, frame in (("history", history), ("truth", truth)):
+        if frame is not None and not (isinstance(frame, pd.DataFrame) and id_col in frame.columns):
+            raise ValueError(f"forecast is a long frame (column {id_col!r}) but {name} is not; pass {name} in the "
+                             "same long layout")
+    known = list(pd.unique(forecast[id_col]))
+    ids = known[:max_series] if ids is None else ([ids] if isinstance(ids, (str, int)) else list(ids))
+    unknown = [i for i in ids if i not in known]
+    if unknown:
+        raise ValueError(f"ids {unknown} are not in the forecast; its series are {known[:8]}")
+    if columns is None:
+        columns = [c for c in history.columns if c in forecast.columns and c not in (id_col, time_col)]
+    columns = [columns] if isinstance(columns, (str, int)) else list(columns)
+    fig, grid = plt.subplots(len(ids), len(columns), figsize=(10, 2.6 * len(ids)), squeeze=False)
+    for row, sid in enumerate(ids):
+        plot_forecast(_long_to_wide(history, sid, id_col, time_col), _long_to_wide(forecast, sid, id_col, time_col),
+                      _long_to_wide(truth, sid, id_col, time_col), columns, history_rows, axes=list(grid[row]))
+        for ax, column in zip(grid[row], columns):
+            ax.set_ylabel(f"{sid}: {column}")
+    if title is not None:
+        grid[0][0].set_title(title)
+    fig.tight_layout()
+    return fig
+
+
 def plot_forecast(history, forecast, truth=None, columns=None, history_rows: int | None = 200, axes=None,
-                  title: str | None = None):
+                  title: str | None = None, ids=None, id_col: str = "unique_id", time_col: str = "ds",
+                  max_series: int = 4):
     """One subplot per channel: ``history`` (its last ``history_rows`` rows; None: all), the point
     ``forecast``, a shaded band for every level found in ``forecast``'s columns (``{column}-lo-80`` and
     ``{column}-hi-80``, as ``Forecaster.predict(level=...)`` writes them; wider levels lighter), and
@@ -32,8 +69,17 @@ def plot_forecast(history, forecast, truth=None, columns=None, history_rows: int
     ``axes``: a sequence of matplotlib Axes, one per channel, to draw into (default: a new figure).
     Returns the matplotlib Figure. Works with any backend (Agg included); save it with
     ``fig.savefig("forecast.png")``.
+
+    Long frames (a panel: columns ``id_col``, ``time_col``, values; as ``predict`` returns them for a
+    long fit): one row of subplots per series in ``ids`` (default: the first ``max_series``).
     """
     import matplotlib.pyplot as plt
+
+    if isinstance(forecast, pd.DataFrame) and id_col in forecast.columns:
+        if axes is not None:
+            raise ValueError("axes is for one series; for a long frame pass ids=[...] and let plot_forecast lay out "
+                             "the subplots")
+        return _plot_long(history, forecast, truth, columns, history_rows, title, ids, id_col, time_col, max_series)
 
     history, forecast = _as_frame(history, "history"), _as_frame(forecast, "forecast")
     truth = None if truth is None else _as_frame(truth, "truth")

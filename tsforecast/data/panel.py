@@ -165,9 +165,11 @@ def resolve_roles(columns: list, layout: PanelLayout, what: str, numeric: dict) 
 
 
 # ---------------------------------------------------------------------------- values
-def check_values(values: np.ndarray, roles: Roles, missing: str, where: str, times, required_future: bool = True) -> None:
-    """inf is always an error; NaN is an error under ``missing="raise"``, and in a future covariate
-    always when ``required_future`` (a known future value must be given)."""
+def check_values(values: np.ndarray, roles: Roles, missing: str, where: str, times,
+                 fill: str = "df.interpolate().ffill().bfill()") -> None:
+    """inf is always an error; NaN is an error under ``missing="raise"`` (under ``"mask"`` a missing
+    covariate value is filled like any missing input, :func:`fill_inputs`). ``fill``: the fix the error
+    shows (a long frame's must fill each series on its own)."""
     columns = roles.columns
     inf = np.isinf(values)
     if inf.any():
@@ -184,11 +186,12 @@ def check_values(values: np.ndarray, roles: Roles, missing: str, where: str, tim
         col = int(np.flatnonzero(nan[row])[0])
         raise ValueError(
             f"{where} contains {int(nan.sum())} NaN values (first: at {times[row]} in {columns[col]!r}) in columns "
-            f"{cols}; fill them (e.g. df.interpolate().ffill().bfill()) or drop those rows, or pass "
+            f"{cols}; fill them (e.g. {fill}) or drop those rows, or pass "
             "missing='mask' to leave missing targets out of training and scoring")
 
 
-def _grid(internal: pd.DatetimeIndex, offset, what: str, missing: str, times_text) -> pd.DatetimeIndex | None:
+def _grid(internal: pd.DatetimeIndex, offset, what: str, missing: str, times_text,
+          fill: str = "df.asfreq({freq!r}).interpolate()") -> pd.DatetimeIndex | None:
     """The regular calendar from the first to the last timestamp when ``internal`` has gaps (None: none).
     Gaps are an error under ``missing="raise"``; timestamps off the calendar are always an error."""
     matches = step_matches(internal, offset)
@@ -200,7 +203,7 @@ def _grid(internal: pd.DatetimeIndex, offset, what: str, missing: str, times_tex
     if missing == "raise":
         raise ValueError(f"{what} has {len(gaps)} gap(s) in its {describe_freq(offset.freqstr)} timestamps ({shown}{more}); "
                          "pass missing='mask' to leave the missing steps out of training and scoring, or fill "
-                         f"them (e.g. per series: df.set_index(ds).asfreq({offset.freqstr!r}).interpolate())")
+                         f"them (e.g. {fill.replace('{freq!r}', repr(offset.freqstr))})")
     grid = pd.date_range(internal[0], internal[-1], freq=offset)
     off = ~internal.isin(grid)
     if off.any():
@@ -329,6 +332,11 @@ def read_long(frame: pd.DataFrame, layout: PanelLayout, freq, missing: str, what
                              f"the series to one step (per series: df.set_index({time_col!r}).resample(...).mean()), or "
                              "forecast each frequency with its own Forecaster")
         freq = next(iter(own))
+    # the fixes the errors suggest work on the long frame as given: each series filled on its own
+    cols = list(roles.columns)
+    nan_fill = f"df[{cols}] = df.groupby({id_col!r})[{cols}].transform(lambda s: s.interpolate().ffill().bfill())"
+    gap_fill = (f"df = df.set_index({time_col!r}).groupby({id_col!r})[{cols}].apply(lambda g: "
+                "g.asfreq({freq!r}).interpolate()).reset_index()")
     series, calendar = [], None
     for sid, index, values in raw:
         where = f"{what} series {sid!r}"
@@ -340,12 +348,33 @@ def read_long(frame: pd.DataFrame, layout: PanelLayout, freq, missing: str, what
             raise ValueError(f"{what} series have different time zones ({calendar.tz} and {cal.tz}); convert them to one "
                              f"(df[{time_col!r}] = df[{time_col!r}].dt.tz_convert(...))")
         item = SeriesData(sid, internal, values)
-        grid = _grid(internal, cal.offset, where, missing, lambda i, index=index: str(index[i]))
-        check_values(values, roles, missing, where, index)
+        grid = _grid(internal, cal.offset, where, missing, lambda i, index=index: str(index[i]), fill=gap_fill)
+        check_values(values, roles, missing, where, index, fill=nan_fill)
         series.append(_regularize(item, grid))
     calendar = Calendar(freq=calendar.freq, tz=calendar.tz, utc_steps=calendar.utc_steps,
                         period_freq=calendar.period_freq, name=time_col)
     return roles, series, calendar
+
+
+def covariate_times(times, calendar: Calendar, what: str, hint: str) -> pd.DatetimeIndex:
+    """The internal timestamps of rows given after fit (future covariates), checked to be of the fit
+    data's kind: periods for periods, and tz-aware exactly when the fit data was (a naive time read
+    against a tz-aware calendar would silently shift the values by the UTC offset)."""
+    index = pd.Index(times)
+    if calendar.period_freq is not None:
+        if not isinstance(index, pd.PeriodIndex):
+            raise TypeError(f"{what} must be periods like the fit data's ({calendar.period_freq!r}), got {index.dtype}; "
+                            f"convert them (e.g. .to_period({calendar.period_freq!r})); {hint}")
+        return calendar.internal(index)
+    if not isinstance(index, pd.DatetimeIndex):
+        raise TypeError(f"{what} must be timestamps like the fit data's, got {index.dtype}; {hint}")
+    if (index.tz is None) != (calendar.tz is None):
+        fix = f"localize them with tz_localize({calendar.tz!r})" if index.tz is None else \
+            "drop the time zone with tz_localize(None)"
+        fix += " (.dt.tz_localize on a column)"
+        raise ValueError(f"{what} are {'tz-naive' if index.tz is None else f'in {index.tz}'} but the fit data's are "
+                         f"{'in ' + str(calendar.tz) if calendar.tz else 'tz-naive'}; {fix}")
+    return calendar.internal(index)
 
 
 def _single_row_calendar(index, freq):
