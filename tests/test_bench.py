@@ -255,3 +255,94 @@ def test_bad_levels_fail_before_anything_is_written(series_csv, tmp_path, capsys
     assert main(["bench", "--models", "ar", "--datasets", str(series_csv), "--horizons", "12", "--lookback", "24",
                  "--levels", "80,100", "--out", str(out)]) == 2
     assert "level" in capsys.readouterr().err and not (out / "results.csv").exists()
+
+
+# ---------------------------------------------------------------------- panels: channels as series, long CSVs
+def long_plant_csv(wide_csv: Path, path: Path, drop_head: dict | None = None) -> Path:
+    """The plant CSV in long format (unique_id = channel, ds, y); ``drop_head``: rows cut from a series' start."""
+    wide = pd.read_csv(wide_csv, parse_dates=["date"])
+    parts = []
+    for channel in ("load", "temp"):
+        part = pd.DataFrame({"unique_id": channel, "ds": wide["date"], "y": wide[channel]})
+        parts.append(part.iloc[(drop_head or {}).get(channel, 0):])
+    pd.concat(parts).to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("model", ["naive", "snaive"])
+def test_channels_as_series_scores_a_channel_independent_model_exactly_like_the_wide_protocol(series_csv, model):
+    # naive/snaive forecast each channel from itself alone, so the same splits, the per-series scaler (= the
+    # protocol's per-column scaler) and pooling the test windows over series must give the wide figures exactly
+    wide = run_one(model, str(series_csv), 12, 24, 0, {}, {}, device="cpu")
+    panel = run_one(model, str(series_csv), 12, 24, 0, {}, {}, device="cpu", channels_as_series=True,
+                    forecast_windows=2)
+    assert panel["n_test_windows"] == 2 * wide["n_test_windows"]
+    assert panel["mse"] == pytest.approx(wide["mse"], rel=1e-9) and panel["mae"] == pytest.approx(wide["mae"], rel=1e-9)
+    assert json.loads(panel["settings"])["data"]["layout"] == "channels_as_series"
+    assert "layout" not in json.loads(wide["settings"])["data"]  # wide settings, hence wide resume keys, unchanged
+    assert set(panel["forecasts"]["channel"]) == {"temp"} and panel["forecasts"]["forecast"].notna().any()
+
+
+def test_a_global_model_on_channels_as_series_differs_from_its_per_channel_fit(series_csv):
+    wide = run_one("ar", str(series_csv), 12, 24, 0, {}, {}, device="cpu")
+    panel = run_one("ar", str(series_csv), 12, 24, 0, {}, {}, device="cpu", channels_as_series=True)
+    assert np.isfinite(panel["mse"]) and panel["mse"] != pytest.approx(wide["mse"], rel=1e-6)
+
+
+def test_layout_is_recorded_reported_apart_and_part_of_the_resume_key(series_csv, tmp_path):
+    out = tmp_path / "out"
+    args = (["naive"], [str(series_csv)], [12], 24, [0], out)
+    run_sweep(*args, **QUIET, figures=False)
+    run_sweep(*args, **QUIET, figures=False, channels_as_series=True)  # the wide row does not count as done
+    results = read_results(out)
+    assert results["layout"].tolist() == ["wide", "channels_as_series"]
+    assert results["run_id"].nunique() == 2 and "channels_as_series" in results["run_id"].iloc[1]
+    plan, done, stale = plan_sweep(["naive"], {"plant": str(series_csv)}, [12], 24, [0], results, {}, {}, "{}",
+                                   channels_as_series=True)
+    assert (plan, done, stale) == ([], 1, 0)
+    report = render_report(results)
+    assert "| naive | 12 |" in report and "| naive [channels as series] | 12 |" in report
+    # rows recorded before the column existed read back as wide and keep their key
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    results.iloc[:1].drop(columns="layout").to_csv(legacy / "results.csv", index=False)
+    old = read_results(legacy)
+    assert old["layout"].tolist() == ["wide"]
+    assert plan_sweep(["naive"], {"plant": str(series_csv)}, [12], 24, [0], old, {}, {}, "{}")[:2] == ([], 1)
+
+
+def test_a_long_user_csv_is_a_panel_split_70_10_20_per_series(series_csv, tmp_path, capsys):
+    long_csv = long_plant_csv(series_csv, tmp_path / "stores.csv", drop_head={"temp": 50})  # series of two lengths
+    row = run_one("naive", str(long_csv), 12, 24, 0, {}, {}, device="cpu", id_column="unique_id")
+    assert row["n_test_windows"] == (int(0.2 * 300) - 12 + 1) + (int(0.2 * 250) - 12 + 1)
+    assert json.loads(row["settings"])["data"]["layout"] == "long"
+    # one series of a long file scores as that column of a wide file does
+    one = tmp_path / "one.csv"
+    pd.read_csv(long_csv).query("unique_id == 'load'").to_csv(one, index=False)
+    wide_one = tmp_path / "wide_one.csv"
+    pd.read_csv(series_csv)[["date", "load"]].to_csv(wide_one, index=False)
+    long_row = run_one("naive", str(one), 12, 24, 0, {}, {}, device="cpu", id_column="unique_id")
+    wide_row = run_one("naive", str(wide_one), 12, 24, 0, {}, {}, device="cpu")
+    assert (long_row["mse"], long_row["n_test_windows"]) == (pytest.approx(wide_row["mse"], rel=1e-9),
+                                                             wide_row["n_test_windows"])
+    code = main(["bench", "--models", "naive", "--datasets", str(long_csv), "--id-column", "unique_id",
+                 "--horizons", "12", "--lookback", "24", "--device", "cpu", "--out", str(tmp_path / "cli")])
+    assert code == 0 and read_results(tmp_path / "cli")["layout"].tolist() == ["long"]
+
+
+def test_a_long_csv_series_too_short_for_its_split_is_named(series_csv, tmp_path, capsys):
+    long_csv = long_plant_csv(series_csv, tmp_path / "stores.csv", drop_head={"temp": 290})
+    code = main(["bench", "--models", "naive", "--datasets", str(long_csv), "--id-column", "unique_id",
+                 "--horizons", "12", "--lookback", "24", "--device", "cpu", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and "'temp' (10 rows)" in err and "lower --lookback" in err
+    assert not (tmp_path / "out" / "results.csv").exists()
+
+
+def test_panel_options_that_cannot_work_fail_before_any_run(series_csv, tmp_path, capsys):
+    common = ["bench", "--models", "naive", "--horizons", "12", "--lookback", "24", "--out", str(tmp_path / "out")]
+    assert main(common + ["--datasets", "ETTh2", "--train-on", "ETTh1", "--channels-as-series"]) == 2
+    assert "drop --channels-as-series or --train-on" in capsys.readouterr().err
+    long_csv = long_plant_csv(series_csv, tmp_path / "stores.csv")
+    assert main(common + ["--datasets", str(long_csv), "--id-column", "unique_id", "--channels-as-series"]) == 2
+    assert "drop --channels-as-series" in capsys.readouterr().err

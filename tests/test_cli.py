@@ -603,3 +603,117 @@ def test_bench_user_csv_calendar_features_follow_its_step(tmp_path, capsys):
                  "--lookback", "8", "--params", json.dumps(ITransformer.test_params()), "--max-epochs", "1",
                  "--device", "cpu", "--out", str(tmp_path / "b")]) == 0, capsys.readouterr().err
     assert _results(tmp_path / "b")["time_features"].tolist() == ["D"]
+
+
+# ---------------------------------------------------------------------- long CSVs: panels and covariates
+def write_long_csv(folder, horizon=4, nan_at=None):
+    """Two daily series of different lengths and starts, y = 2 * price + noise (price known in advance),
+    a past-only covariate ``visits``, and the future prices of each series' next ``horizon`` days."""
+    rng = np.random.default_rng(0)
+    rows, future = [], []
+    for sid, n, start in (("a", 80, "2024-01-01"), ("b", 70, "2024-01-05")):
+        ds = pd.date_range(start, periods=n + horizon, freq="D")
+        price = rng.normal(size=n + horizon)
+        y = 2 * price + 0.05 * rng.normal(size=n + horizon)
+        rows.append(pd.DataFrame({"store": sid, "day": ds[:n], "y": y[:n], "price": price[:n],
+                                  "visits": rng.normal(size=n)}))
+        future.append(pd.DataFrame({"store": sid, "day": ds[n:], "price": price[n:]}))
+    frame, future = pd.concat(rows, ignore_index=True), pd.concat(future, ignore_index=True)
+    if nan_at is not None:
+        frame.loc[nan_at, "y"] = np.nan
+    frame.to_csv(folder / "long.csv", index=False)
+    future.to_csv(folder / "future.csv", index=False)
+    return frame, future
+
+
+LONG_ARGS = ["forecast", "--id-column", "store", "--horizon", "4", "--lookback", "8", "--device", "cpu"]
+
+
+def test_forecast_long_csv_with_future_covariates_writes_a_long_forecast(tmp_path, capsys):
+    frame, future = write_long_csv(tmp_path)
+    out = tmp_path / "f.csv"
+    code = main(LONG_ARGS + ["--csv", str(tmp_path / "long.csv"), "--time-column", "day", "--target-columns", "y",
+                             "--future-covariates", "price", "--future-csv", str(tmp_path / "future.csv"),
+                             "--model", "ar", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    forecast = pd.read_csv(out, parse_dates=["day"])
+    assert list(forecast.columns) == ["store", "day", "y"]
+    # each series continues from its own last date, for exactly the dates whose prices were given
+    pd.testing.assert_frame_equal(forecast[["store", "day"]], future[["store", "day"]], check_dtype=False)
+    # ARX reads the known future price: the forecast follows y = 2 * price (without it, noise)
+    assert np.abs(forecast["y"] - 2 * future["price"]).max() < 0.3
+    assert "4 steps x 2 series x 1 targets" in capsys.readouterr().out
+
+
+def test_forecast_long_csv_with_past_covariates_and_gaps(tmp_path, capsys):
+    frame, future = write_long_csv(tmp_path, nan_at=[10, 11])
+    out = tmp_path / "f.csv"
+    tiny = json.dumps({"d_model": 8, "n_heads": 2, "e_layers": 1, "d_ff": 8})
+    args = LONG_ARGS + ["--csv", str(tmp_path / "long.csv"), "--future-covariates", "price", "--future-csv",
+                        str(tmp_path / "future.csv"), "--past-covariates", "visits", "--model", "itransformer",
+                        "--params", tiny, "--max-epochs", "1", "--out", str(out)]
+    assert main(args) == 2  # a missing target is an error unless masked
+    assert "NaN" in capsys.readouterr().err
+    code = main(args + ["--missing", "mask"])
+    assert code == 0, capsys.readouterr().err
+    forecast = pd.read_csv(out, parse_dates=["day"])
+    assert list(forecast.columns) == ["store", "day", "y"]  # covariates are inputs, never forecast
+    assert len(forecast) == 8 and np.isfinite(forecast["y"]).all()
+
+
+@pytest.mark.parametrize("extra, words", [
+    pytest.param(["--future-covariates", "price"], ["--future-covariates price", "--future-csv"], id="no-future-csv"),
+    pytest.param(["--future-csv", "future.csv"], ["--future-csv", "no --future-covariates"], id="no-future-names"),
+    pytest.param(["--future-covariates", "price", "--future-csv", "short.csv"], ["price"], id="future-too-short"),
+    pytest.param(["--id-column", "shop"], ["--id-column 'shop'", "not a column", "store"], id="unknown-id-column"),
+    pytest.param(["--future-covariates", "promo", "--future-csv", "future.csv"], ["promo"], id="unknown-covariate"),
+])
+def test_forecast_long_csv_errors_exit_2(extra, words, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    frame, future = write_long_csv(tmp_path)
+    future.groupby("store").head(2).to_csv(tmp_path / "short.csv", index=False)  # 2 of the 4 steps
+    args = ["forecast", "--csv", "long.csv", "--horizon", "4", "--lookback", "8", "--model", "ar",
+            "--device", "cpu", "--out", "f.csv"]
+    if "--id-column" not in extra:
+        args += ["--id-column", "store"]
+    code = main(args + extra)
+    assert code == 2
+    _assert_one_line_error(capsys.readouterr().err, *words)
+    assert not (tmp_path / "f.csv").exists()
+
+
+def test_forecast_id_column_needs_a_csv(tmp_path, capsys):
+    code = main(["forecast", "--dataset", "ETTh1", "--id-column", "unique_id", "--horizon", "4",
+                 "--out", str(tmp_path / "f.csv")])
+    assert code == 2
+    _assert_one_line_error(capsys.readouterr().err, "--id-column reads a long --csv")
+
+
+def test_bench_channels_as_series_on_a_bundled_dataset(tmp_path, capsys):
+    out = tmp_path / "out"
+    for extra in ([], ["--channels-as-series"]):
+        assert main(BENCH_ARGS[:2] + ["naive"] + BENCH_ARGS[3:] + extra + ["--out", str(out)]) == 0
+    results = pd.read_csv(out / "results.csv")
+    wide, panel = results.iloc[0], results.iloc[1]
+    assert (wide["layout"], panel["layout"]) == ("wide", "channels_as_series")
+    assert panel["n_test_windows"] == 7 * wide["n_test_windows"]  # ETTh1's 7 channels, the same windows each
+    assert panel["mse"] == pytest.approx(wide["mse"], rel=1e-6)  # naive: channel-independent, same scaler
+    assert "naive [channels as series]" in (out / "report.md").read_text()
+
+
+def test_weather_as_series_keeps_the_protocol_rows():
+    # the protocol takes Weather's rows as consecutive 10-minute steps (one duplicate timestamp, one gap):
+    # the panel keeps every row and border, on the regular grid from the first timestamp
+    from tsforecast.bench import resolve_dataset
+    from tsforecast.data.splits import split_borders
+
+    data = load_dataset("Weather")
+    borders = split_borders("ratio", len(data), 96)
+    wide = resolve_dataset("Weather", 96).split
+    panel = resolve_dataset("Weather", 96, channels_as_series=True).split
+    for part in ("train", "val", "test"):
+        w, p = getattr(wide, part), getattr(panel, part)
+        series = p[p["unique_id"] == w.columns[-1]]
+        np.testing.assert_array_equal(series["y"].to_numpy(), w.iloc[:, -1].to_numpy())
+        assert len(p) == w.size and series["ds"].is_unique
+        assert series["ds"].iloc[0] == data.index[0] + pd.Timedelta("10min") * borders[part][0]

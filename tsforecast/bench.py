@@ -30,6 +30,16 @@ i of the target feeds channel i of the source; the channel counts must match. On
 seed and settings serves every target (and every horizon where the model's spec allows). Rows record
 the source in ``train_dataset`` (empty for an ordinary run; part of the resume key) and the report
 labels them ``ETTh1->ETTh2``, the key of the published zero-shot figures in ``published_results.csv``.
+
+**Panels** (``channels_as_series``, ``tsforecast bench --channels-as-series``): each channel of a dataset
+becomes a univariate series of a long panel (``unique_id`` = channel, ``ds``, ``y``), split at the
+protocol's borders, and ONE global channel-independent model is fitted on all of them. Each series is
+scaled on its own training rows, which is the protocol's per-column scaler, so MSE/MAE over the test
+windows pooled over series (every series has the same windows) are the wide figures' mean over channels:
+comparable with the multivariate rows. A user's long CSV (``id_column``, ``--id-column``) is a panel of its
+own series, each split 70/10/20. Rows record ``layout`` (``wide``, ``channels_as_series``, ``long``; part
+of the resume key, and of the settings' data description) and the report shows a panel row as its own
+variant (``ar [channels as series]``). Wide rows, their settings and keys are as before layouts existed.
 """
 from __future__ import annotations
 
@@ -55,7 +65,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .data.datasets import DATASETS, dataset_info, published_results, read_csv_series
+from .data.datasets import DATASETS, dataset_info, load_dataset, published_results, read_csv_panel, read_csv_series
 from .data.splits import Split, protocol_split
 from .forecaster import Forecaster
 from .models.registry import build_spec, get_model_class
@@ -67,7 +77,7 @@ REPORT_FILE = "report.md"
 COMMANDS_FILE = "commands.txt"
 FORECASTS_DIR = "forecasts"
 #: a run as the user asked for it (the report groups and labels by these)
-RUN = ["model", "dataset", "horizon", "lookback", "seed", "params", "train_dataset"]
+RUN = ["model", "dataset", "horizon", "lookback", "seed", "params", "train_dataset", "layout"]
 #: what a recorded row must match to count as done (see the module docstring)
 KEY = RUN + ["settings", "code_version"]
 COLUMNS = RUN + [
@@ -228,10 +238,13 @@ def read_results(out: Path) -> pd.DataFrame:
     path = Path(out) / RESULTS_FILE
     if not path.is_file():
         return pd.DataFrame(columns=COLUMNS)
-    text = {name: str for name in ("params", "settings", "code_version", "run_id", "loss_curve", "train_dataset")}
+    text = {name: str for name in ("params", "settings", "code_version", "run_id", "loss_curve", "train_dataset",
+                                   "layout")}
     results = pd.read_csv(path, dtype=text, keep_default_na=False, na_values=[""])
     if "train_dataset" not in results:  # recorded before zero-shot transfer existed: ordinary runs
         results.insert(results.columns.get_loc("params") + 1, "train_dataset", pd.Series(np.nan, dtype=object))
+    if "layout" not in results:  # recorded before panel layouts existed: one wide frame
+        results.insert(results.columns.get_loc("train_dataset") + 1, "layout", WIDE)
     return results
 
 
@@ -245,6 +258,18 @@ def _protocol_split(dataset: str, lookback: int):
 #: the split of a user's CSV: the protocol's rule for every dataset but ETT (70% / 10% / 20%, in time order)
 USER_SPLIT_SCHEME = "ratio"
 
+# ---------------------------------------------------------------------- layouts: one wide frame or a panel
+#: the dataset as one multivariate frame (the protocol's layout)
+WIDE = "wide"
+#: each channel of a wide dataset as a univariate series of a long panel: one global channel-independent model
+CHANNELS_AS_SERIES = "channels_as_series"
+#: a user's long CSV (``--id-column``): a panel of its own series
+LONG = "long"
+#: the columns of a panel split as the bench hands it to the Forecaster (its defaults)
+ID_COL, TIME_COL = "unique_id", "ds"
+#: the target column of a channels-as-series panel
+PANEL_TARGET = "y"
+
 
 @dataclass(frozen=True)
 class BenchData:
@@ -255,13 +280,67 @@ class BenchData:
     time_features: str
     #: a user's CSV: the sha256 of its bytes (an edited file is other data); "" for a bundled dataset
     fingerprint: str = ""
+    #: WIDE (split parts are wide frames), CHANNELS_AS_SERIES or LONG (long frames: ID_COL, TIME_COL, values)
+    layout: str = WIDE
 
     @property
     def description(self) -> dict:
-        """How the data was split and read, for the resume key."""
+        """How the data was split and read, for the resume key (a wide dataset's as before layouts existed)."""
         split = "protocol" if not self.fingerprint else USER_SPLIT_SCHEME
         return {"split": split, "freq": self.freq, "time_features": self.time_features,
-                **({"sha256": self.fingerprint} if self.fingerprint else {})}
+                **({"sha256": self.fingerprint} if self.fingerprint else {}),
+                **({"layout": self.layout} if self.layout != WIDE else {})}
+
+    @property
+    def is_panel(self) -> bool:
+        return self.layout != WIDE
+
+
+def channels_as_series(frame: pd.DataFrame) -> pd.DataFrame:
+    """A wide frame as a long panel of univariate series: ``unique_id`` = channel name, ``ds``, ``y``
+    (channel by channel, each in time order)."""
+    return pd.concat([pd.DataFrame({ID_COL: str(column), TIME_COL: frame.index, PANEL_TARGET: frame[column].to_numpy()})
+                      for column in frame.columns], ignore_index=True)
+
+
+def panel_split(split: Split) -> Split:
+    """Every part of a wide split as a channels-as-series panel: each series is split at the same borders,
+    and the Forecaster scales each on its own training rows, which is the protocol's per-column scaler."""
+    return Split(*(channels_as_series(part) for part in (split.train, split.val, split.test)))
+
+
+@functools.lru_cache(maxsize=4)
+def _panel_protocol_split(dataset: str, lookback: int) -> Split:
+    """A bundled dataset's protocol split as a channels-as-series panel. The protocol takes the file's rows as
+    consecutive steps of its ``freq`` (Weather's file has one duplicate timestamp and one 100-minute gap); a
+    panel's series need unique timestamps, so the rows are put on the regular grid from the first timestamp:
+    the same rows, borders and windows (ETT's timestamps are regular already: unchanged)."""
+    info = dataset_info(dataset)
+    frame = load_dataset(info.name)
+    grid = pd.date_range(frame.index[0], periods=len(frame), freq=info.freq, name=frame.index.name)
+    return panel_split(protocol_split(frame.set_axis(grid), lookback, scheme=info.split_scheme))
+
+
+def long_split(frame: pd.DataFrame, id_column: str, time_column, lookback: int, horizon: int, name: str) -> Split:
+    """A user's long frame split series by series, 70/10/20 each (as a wide CSV is), as long frames with the
+    columns ID_COL, TIME_COL and the values. A series too short for its split is an error naming it."""
+    needed = user_rows_needed(lookback, horizon)
+    sizes = frame.groupby(id_column, sort=False).size()
+    short = sizes[sizes < needed]
+    if len(short):
+        listed = ", ".join(f"{sid!r} ({n} rows)" for sid, n in short.head(5).items())
+        raise ValueError(
+            f"dataset {name!r}: {len(short)} series have fewer than the {needed} rows a 70/10/20 split with lookback "
+            f"{lookback} and horizon {horizon} needs: {listed}{' ...' if len(short) > 5 else ''}; lower --lookback "
+            "or --horizons, or drop those series from the file")
+    parts = ([], [], [])
+    for sid, rows in frame.groupby(id_column, sort=False):
+        wide = rows.drop(columns=[id_column]).set_index(time_column).sort_index()
+        split = protocol_split(wide, lookback, scheme=USER_SPLIT_SCHEME)
+        for part, piece in zip(parts, (split.train, split.val, split.test)):
+            part.append(piece.rename_axis(TIME_COL).reset_index().assign(**{ID_COL: sid}))
+    columns = [ID_COL, TIME_COL] + [c for c in frame.columns if c not in (id_column, time_column)]
+    return Split(*(pd.concat(part, ignore_index=True)[columns] for part in parts))
 
 
 def is_user_csv(dataset: str) -> bool:
@@ -302,8 +381,11 @@ def _check_user_rows(name: str, n_rows: int, lookback: int, horizon: int) -> Non
 
 
 @functools.lru_cache(maxsize=4)
-def _read_user_csv(path: str, stamp: tuple, date_column: str | None, dayfirst: bool) -> pd.DataFrame:
+def _read_user_csv(path: str, stamp: tuple, date_column: str | None, dayfirst: bool,
+                   id_column: str | None = None) -> pd.DataFrame:
     """Read once per sweep (``stamp``: the file's full path, mtime and size, so an edited file is read again)."""
+    if id_column is not None:
+        return read_csv_panel(path, id_column, date_column=date_column, dayfirst=dayfirst)
     return read_csv_series(path, date_column=date_column, dayfirst=dayfirst)
 
 
@@ -313,24 +395,41 @@ def _file_sha256(path: str, stamp: tuple) -> str:
 
 
 def resolve_dataset(dataset: str, lookback: int, horizon: int = 1, date_column: str | None = None,
-                    dayfirst: bool = False) -> BenchData:
+                    dayfirst: bool = False, id_column: str | None = None,
+                    channels_as_series: bool = False) -> BenchData:
     """A bundled dataset: the protocol's split, step and hourly calendar features (as the reference scripts).
     A user's CSV (read as ``tsforecast forecast --csv`` reads it): the chronological 70/10/20 split, the
     step inferred from the timestamps, calendar features from that step; too few rows for ``lookback``
-    and ``horizon`` is a ValueError naming the rows needed."""
+    and ``horizon`` is a ValueError naming the rows needed.
+
+    ``channels_as_series``: each channel of a wide dataset becomes a univariate series of a long panel
+    (:func:`panel_split`), split at the protocol's borders. ``id_column``: a user's CSV is long (one row
+    per series and step, see :func:`read_csv_panel`), each series split 70/10/20; bundled datasets are wide
+    and ignore it."""
     if not is_user_csv(dataset):
         info = dataset_info(dataset)
+        if channels_as_series:
+            return BenchData(info.name, _panel_protocol_split(info.name, lookback), info.freq, PROTOCOL_TIME_FEATURES,
+                             layout=CHANNELS_AS_SERIES)
         return BenchData(info.name, _protocol_split(info.name, lookback), info.freq, PROTOCOL_TIME_FEATURES)
     path = Path(dataset)
     if not path.is_file():
         read_csv_series(path)  # raises the reader's own message: no such file, a folder
     stat = path.stat()
     stamp = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
-    frame = _read_user_csv(str(path), stamp, date_column, dayfirst)
-    name = user_dataset_name(path)
+    frame = _read_user_csv(str(path), stamp, date_column, dayfirst, id_column)
+    name, fingerprint = user_dataset_name(path), _file_sha256(str(path), stamp)
+    if id_column is not None:
+        if channels_as_series:
+            raise ValueError(f"{dataset} is read as a long CSV (--id-column {id_column}): it is a panel of series "
+                             "already; drop --channels-as-series (it turns a wide file's channels into series)")
+        split = long_split(frame, id_column, frame.columns[1], lookback, horizon, name)  # id, dates, values
+        return BenchData(name, split, None, "auto", fingerprint, layout=LONG)
     _check_user_rows(name, len(frame), lookback, horizon)
-    return BenchData(name, protocol_split(frame, lookback, scheme=USER_SPLIT_SCHEME), None, "auto",
-                     _file_sha256(str(path), stamp))
+    split = protocol_split(frame, lookback, scheme=USER_SPLIT_SCHEME)
+    if channels_as_series:
+        return BenchData(name, panel_split(split), None, "auto", fingerprint, layout=CHANNELS_AS_SERIES)
+    return BenchData(name, split, None, "auto", fingerprint)
 
 
 def run_settings(model: str, data: BenchData, horizon: int, model_params: dict, training: dict,
@@ -358,18 +457,21 @@ def run_settings(model: str, data: BenchData, horizon: int, model_params: dict, 
 
 
 def run_id(model: str, dataset: str, horizon: int, lookback: int, seed: int, params: str, train_dataset: str,
-           settings: str, code: str) -> str:
-    """A file-name-safe id of one run: readable parts plus a hash of everything in the resume key."""
+           layout: str, settings: str, code: str) -> str:
+    """A file-name-safe id of one run: readable parts plus a hash of everything in the resume key (a panel's
+    layout is in its settings)."""
     digest = hashlib.sha256("\0".join(map(str, (params, settings, code))).encode()).hexdigest()[:8]
     source = f"{train_dataset}-to-" if isinstance(train_dataset, str) and train_dataset else ""
-    name = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{model}_{source}{dataset}")
+    panel = f"_{layout}" if isinstance(layout, str) and layout not in ("", WIDE) else ""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{model}_{source}{dataset}{panel}")
     return f"{name}_L{lookback}_H{horizon}_s{seed}_{digest}"
 
 
 def run_one(model: str, dataset: str, horizon: int, lookback: int, seed: int, model_params: dict,
             training: dict, device: str = "auto", verbose: int = 0, fitted: dict | None = None,
             date_column: str | None = None, dayfirst: bool = False, forecast_windows: int = 0,
-            train_on: str | None = None, scoring: dict | None = None) -> dict:
+            train_on: str | None = None, scoring: dict | None = None, id_column: str | None = None,
+            channels_as_series: bool = False) -> dict:
     """Fit on the protocol's train split (early stopping on val), score every test window.
 
     ``train_on``: zero-shot transfer (see the module docstring): fit on that dataset (a bundled name or
@@ -377,7 +479,9 @@ def run_one(model: str, dataset: str, horizon: int, lookback: int, seed: int, mo
     the fit across target datasets (and across horizons where the spec allows).
 
     ``dataset``: a bundled name or a CSV file of the user's own (``date_column``, ``dayfirst``: how
-    to read it), see :func:`resolve_dataset`.
+    to read it; ``id_column``: a long CSV), see :func:`resolve_dataset`. ``channels_as_series``: one global
+    channel-independent model on the dataset's channels as a panel of univariate series (same splits,
+    each series scaled on its own training rows), scored on the test windows pooled over series.
     ``fitted``: a dict kept across the runs of a sweep; models whose spec says
     ``one_model_for_all_horizons`` (their training does not depend on the horizon) are fitted once
     per dataset/seed/settings and scored at every horizon by rollout, as their papers do. Only one
@@ -390,9 +494,12 @@ def run_one(model: str, dataset: str, horizon: int, lookback: int, seed: int, mo
     ``forecast_windows``: also return the forecast and truth of that many test windows (first to
     last, evenly spaced) of the last channel as ``"forecasts"`` (a DataFrame, for the report's figures).
     """
-    data = resolve_dataset(dataset, lookback, horizon, date_column, dayfirst)
+    data = resolve_dataset(dataset, lookback, horizon, date_column, dayfirst, id_column, channels_as_series)
     split = fit_data = data.split
     source = data
+    if train_on is not None and data.is_panel:
+        raise ValueError("zero-shot transfer (train_on) scores a wide dataset channel for channel; drop train_on, "
+                         "or drop channels_as_series / id_column")
     if train_on is not None:
         source = resolve_dataset(train_on, lookback, horizon, date_column, dayfirst)
         check_transfer_channels(source, data)
@@ -494,20 +601,27 @@ def _loss_curve(result) -> str:
 
 
 def _forecast_windows(forecaster: Forecaster, test: pd.DataFrame, lookback: int, horizon: int, n: int) -> pd.DataFrame:
-    """Forecast and truth (data units) of the last channel for ``n`` test windows, with up to
-    ``FORECAST_HISTORY`` look-back steps before each (step <= 0: history, no forecast)."""
+    """Forecast and truth (data units) of the last channel (a panel: the last series' first target) for ``n``
+    test windows, with up to ``FORECAST_HISTORY`` look-back steps before each (step <= 0: history, no forecast)."""
+    panel = ID_COL in test.columns
+    if panel:
+        series = test[ID_COL].iloc[-1]
+        test = test[test[ID_COL] == series].reset_index(drop=True)
+        times, column, label = test[TIME_COL], forecaster.columns_[0], series
+    else:
+        times, column = test.index, test.columns[-1]
+        label = column
     last = len(test) - lookback - horizon
     starts = sorted(set(np.linspace(0, last, n).round().astype(int).tolist()))
-    channel = test.columns[-1]
     history = min(lookback, FORECAST_HISTORY)
     frames = []
     for window, start in enumerate(starts):
         origin = start + lookback  # the first forecast step
-        forecast = forecaster.predict(test.iloc[start:origin], horizon=horizon)[channel].to_numpy()
+        forecast = forecaster.predict(test.iloc[start:origin], horizon=horizon)[column].to_numpy()
         frames.append(pd.DataFrame({
-            "window": window, "origin": str(test.index[origin]), "channel": str(channel),
+            "window": window, "origin": str(times[origin]), "channel": str(label),
             "step": np.arange(-history + 1, horizon + 1),
-            "truth": test[channel].iloc[origin - history:origin + horizon].to_numpy(),
+            "truth": test[column].iloc[origin - history:origin + horizon].to_numpy(),
             "forecast": np.concatenate([np.full(history, np.nan), forecast]),
         }))
     return pd.concat(frames, ignore_index=True)
@@ -522,7 +636,7 @@ def _row_key(row: dict) -> tuple | None:
     if any(not isinstance(row.get(k), str) or not row.get(k) for k in ("settings", "code_version")):
         return None
     return (row["model"], row["dataset"], int(row["horizon"]), int(row["lookback"]), int(row["seed"]), row["params"],
-            _train_dataset(row), row["settings"], row["code_version"])
+            _train_dataset(row), _layout(row), row["settings"], row["code_version"])
 
 
 def _train_dataset(row: dict) -> str:
@@ -531,10 +645,17 @@ def _train_dataset(row: dict) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _layout(row: dict) -> str:
+    """A recorded row's ``layout``: WIDE when empty (recorded before the column)."""
+    value = row.get("layout")
+    return value if isinstance(value, str) and value else WIDE
+
+
 def plan_sweep(models: list[str], sources: dict, horizons: list[int], lookback: int, seeds: list[int],
                results: pd.DataFrame, model_params: dict, training: dict, params_json: str,
                date_column: str | None = None, dayfirst: bool = False,
-               train_on: tuple | None = None, scoring: dict | None = None) -> tuple[list[dict], int, int]:
+               train_on: tuple | None = None, scoring: dict | None = None, id_column: str | None = None,
+               channels_as_series: bool = False) -> tuple[list[dict], int, int]:
     """The runs ``results`` does not hold yet, as dicts of the row's key columns, and (runs already
     done, recorded runs that no longer match and are re-run).
 
@@ -544,12 +665,12 @@ def plan_sweep(models: list[str], sources: dict, horizons: list[int], lookback: 
     so one fit serves every target (and every horizon where the spec allows) before the next."""
     done = {_row_key(r) for r in results.to_dict("records")} - {None}
     recorded = {(r["model"], r["dataset"], int(r["horizon"]), int(r["lookback"]), int(r["seed"]), r["params"],
-                 _train_dataset(r)) for r in results.to_dict("records")}
+                 _train_dataset(r), _layout(r)) for r in results.to_dict("records")}
     train_name = train_on[0] if train_on else ""
     train_data = resolve_dataset(train_on[1], lookback, max(horizons), date_column, dayfirst) if train_on else None
     plan, n_done, n_stale = [], 0, 0
     for d_index, (dataset, source) in enumerate(sources.items()):
-        data = resolve_dataset(source, lookback, max(horizons), date_column, dayfirst)
+        data = resolve_dataset(source, lookback, max(horizons), date_column, dayfirst, id_column, channels_as_series)
         for m_index, model in enumerate(models):
             code = code_version(model)
             settings_order: dict[str, int] = {}
@@ -565,12 +686,12 @@ def plan_sweep(models: list[str], sources: dict, horizons: list[int], lookback: 
                         settings = run_settings(model, train_data, horizon, model_params, training, lookback,
                                                 target=data, scoring=scoring)[2]
                         fit = run_settings(model, train_data, horizon, model_params, training, lookback)[2]
-                    key = (model, dataset, int(horizon), int(lookback), int(seed), params_json, train_name, settings,
-                           code)
+                    key = (model, dataset, int(horizon), int(lookback), int(seed), params_json, train_name,
+                           data.layout, settings, code)
                     if key in done:
                         n_done += 1
                         continue
-                    n_stale += key[:7] in recorded
+                    n_stale += key[:8] in recorded
                     fit_index = settings_order.setdefault(fit, len(settings_order))
                     order = (d_index, m_index, fit_index, s_index, h_index, 0) if train_data is None else \
                         (0, m_index, fit_index, s_index, h_index, d_index)
@@ -597,14 +718,20 @@ class Sweep:
     results: pd.DataFrame
     #: zero-shot transfer: (recorded name, what to read) of the dataset every model is fitted on
     train_on: tuple | None = None
+    #: a user's CSV is long with this id column (see :func:`resolve_dataset`)
+    id_column: str | None = None
+    #: each dataset's channels as a panel of univariate series
+    channels_as_series: bool = False
 
 
 def prepare_sweep(models: list[str], datasets: list[str], horizons: list[int], lookback: int, seeds: list[int],
                   out: str | Path, model_params: dict | None = None, training: dict | None = None,
                   command: str | None = None, log: Callable[[str], None] = print, date_column: str | None = None,
-                  dayfirst: bool = False, train_on: str | None = None, scoring: dict | None = None) -> Sweep:
+                  dayfirst: bool = False, train_on: str | None = None, scoring: dict | None = None,
+                  id_column: str | None = None, channels_as_series: bool = False) -> Sweep:
     """Check every input, plan the runs ``out`` does not hold yet (:func:`plan_sweep`) and record the command.
-    ``train_on``: zero-shot transfer, see the module docstring (channel counts checked here, before any run)."""
+    ``train_on``: zero-shot transfer, see the module docstring (channel counts checked here, before any run).
+    ``id_column``, ``channels_as_series``: panel datasets, see :func:`resolve_dataset`."""
     out = Path(out)
     model_params, training = dict(model_params or {}), dict(training or {})
     # Fail fast, before anything is written: names, sizes and hyperparameters.
@@ -618,7 +745,10 @@ def prepare_sweep(models: list[str], datasets: list[str], horizons: list[int], l
                     raise ValueError(f"seeds must be non-negative integers, got {value!r}")
             else:
                 check_positive_int(name, value)
-    sources = dict(_dataset_sources(datasets, lookback, max(horizons), date_column, dayfirst))
+    if train_on is not None and channels_as_series:
+        raise ValueError("--train-on scores a wide dataset channel for channel; drop --channels-as-series or --train-on")
+    sources = dict(_dataset_sources(datasets, lookback, max(horizons), date_column, dayfirst, id_column,
+                                    channels_as_series))
     if train_on is not None:
         train_on = _dataset_sources([train_on], lookback, max(horizons), date_column, dayfirst)[0]
         source = resolve_dataset(train_on[1], lookback, max(horizons), date_column, dayfirst)
@@ -627,14 +757,16 @@ def prepare_sweep(models: list[str], datasets: list[str], horizons: list[int], l
     params_json = json.dumps({**model_params, **{f"train.{k}": v for k, v in training.items()}}, sort_keys=True)
     results = read_results(out)
     plan, n_done, n_stale = plan_sweep(models, sources, horizons, lookback, seeds, results, model_params, training,
-                                       params_json, date_column, dayfirst, train_on, scoring)
+                                       params_json, date_column, dayfirst, train_on, scoring, id_column,
+                                       channels_as_series)
     if command:
         stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         with open(_ensure_dir(out) / COMMANDS_FILE, "a") as handle:
             handle.write(f"# {stamp} on {machine_description()}\n{command}\n")
     stale = f"; {n_stale} recorded with other settings or code, re-run" if n_stale else ""
     log(f"{len(plan)} runs to do ({n_done} already in {out / RESULTS_FILE}{stale})")
-    return Sweep(out, sources, lookback, model_params, training, date_column, dayfirst, plan, results, train_on)
+    return Sweep(out, sources, lookback, model_params, training, date_column, dayfirst, plan, results, train_on,
+                 id_column, channels_as_series)
 
 
 def fit_groups(runs: list[dict]) -> list[list[dict]]:
@@ -654,7 +786,8 @@ def fit_groups(runs: list[dict]) -> list[list[dict]]:
 
 def execute_run(run: dict, source: str, lookback: int, model_params: dict, training: dict, device: str = "auto",
                 verbose: int = 0, fitted: dict | None = None, date_column: str | None = None,
-                dayfirst: bool = False, train_source: str | None = None) -> dict:
+                dayfirst: bool = False, train_source: str | None = None, id_column: str | None = None,
+                channels_as_series: bool = False) -> dict:
     """One planned run (a :func:`plan_sweep` entry) as its full row, plus ``"forecasts"`` (the figures' test
     windows): where it runs (the machine, torch) is recorded by whoever runs it. ``train_source``: what
     to read for a zero-shot run's ``train_dataset`` (default: that name, a bundled dataset)."""
@@ -666,7 +799,8 @@ def execute_run(run: dict, source: str, lookback: int, model_params: dict, train
     train_on = (train_source or run["train_dataset"]) if run.get("train_dataset") else None
     row.update(run_one(run["model"], source, run["horizon"], lookback, run["seed"], model_params, training, device,
                        verbose, fitted, date_column=date_column, dayfirst=dayfirst, forecast_windows=FORECAST_WINDOWS,
-                       train_on=train_on, scoring=run.get("scoring")))
+                       train_on=train_on, scoring=run.get("scoring"), id_column=id_column,
+                       channels_as_series=channels_as_series))
     row.update({"machine": machine_description(), "torch_version": torch.__version__, "tsforecast_version": __version__,
                 "git_commit": git_commit(), "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
     return row
@@ -698,7 +832,8 @@ def run_summary(row: dict) -> str:
     """One finished run in one line (the progress log)."""
     shared = f", fit shared with H={row['shared_fit_with']}" if row["shared_fit_with"] == row["shared_fit_with"] \
         else f", fit {row['train_seconds']:.1f}s"
-    return (f"{row['model']} {transfer_label(row)} H={row['horizon']} seed={row['seed']}: mse={row['mse']:.4f} "
+    layout = f" [{row['layout']}]" if _layout(row) != WIDE else ""
+    return (f"{row['model']} {transfer_label(row)}{layout} H={row['horizon']} seed={row['seed']}: mse={row['mse']:.4f} "
             f"mae={row['mae']:.4f} ({row['epochs']} epochs{shared}, test {row['predict_seconds']:.1f}s)")
 
 
@@ -707,7 +842,8 @@ def run_sweep(models: list[str], datasets: list[str], horizons: list[int], lookb
               device: str = "auto", verbose: int = 0, command: str | None = None,
               log: Callable[[str], None] = print, date_column: str | None = None,
               dayfirst: bool = False, figures: bool = True, train_on: str | None = None,
-              levels: list | None = None, interval_method: str = "split") -> pd.DataFrame:
+              levels: list | None = None, interval_method: str = "split", id_column: str | None = None,
+              channels_as_series: bool = False) -> pd.DataFrame:
     """Run every missing combination, one after another in this process; returns all results in ``out``
     (old and new). :func:`tsforecast.distributed.run_sweep` runs the same plan as Ray tasks.
 
@@ -718,14 +854,18 @@ def run_sweep(models: list[str], datasets: list[str], horizons: list[int], lookb
     ``train_on``: zero-shot transfer, fitted on that dataset and scored on each of ``datasets`` (module docstring).
     ``levels``: also score conformal prediction intervals at these levels (``interval_method``: "split" or
     "adaptive"): coverage, mean width (data units) and Winkler score per run and level.
+    ``channels_as_series``: each dataset's channels as a panel of univariate series, one global model (rows
+    record ``layout`` "channels_as_series"); ``id_column``: a user's CSV is long, a panel of its series.
     """
     sweep = prepare_sweep(models, datasets, horizons, lookback, seeds, out, model_params, training, command, log,
-                          date_column, dayfirst, train_on, scoring_settings(levels, interval_method))
+                          date_column, dayfirst, train_on, scoring_settings(levels, interval_method), id_column,
+                          channels_as_series)
     fitted: dict = {}
     train_source = sweep.train_on[1] if sweep.train_on else None
     for i, run in enumerate(sweep.runs, 1):
         row = execute_run(run, sweep.sources[run["dataset"]], lookback, sweep.model_params, sweep.training, device,
-                          verbose, fitted, date_column, dayfirst, train_source)
+                          verbose, fitted, date_column, dayfirst, train_source, sweep.id_column,
+                          sweep.channels_as_series)
         record_run(sweep, row)
         log(f"[{i}/{len(sweep.runs)}] {run_summary(row)}")
     if len(sweep.results):
@@ -748,18 +888,19 @@ def write_report(results: pd.DataFrame, out: Path, figures: bool = True) -> Path
     if figures:
         from .figures import write_figures
 
-        drawn = write_figures(label_transfer_rows(current_rows(results)), Path(out))
+        drawn = write_figures(label_rows(current_rows(results)), Path(out))
     write_atomic(Path(out) / REPORT_FILE, render_report(results, out, figures=drawn))
     return Path(out) / REPORT_FILE
 
 
-def _dataset_sources(datasets: list[str], lookback: int, horizon: int, date_column, dayfirst) -> list[tuple]:
+def _dataset_sources(datasets: list[str], lookback: int, horizon: int, date_column, dayfirst, id_column=None,
+                     channels_as_series: bool = False) -> list[tuple]:
     """(recorded name, what to read) per dataset; a user's CSV is read and size-checked here, before any run."""
     sources, seen = [], {}
     bundled = {name.lower() for name in DATASETS}
     for dataset in datasets:
         if is_user_csv(dataset):
-            name = resolve_dataset(dataset, lookback, horizon, date_column, dayfirst).name
+            name = resolve_dataset(dataset, lookback, horizon, date_column, dayfirst, id_column, channels_as_series).name
             if name.lower() in bundled:
                 raise ValueError(f"{dataset}: results would be recorded under the bundled dataset's name {name!r} "
                                  "and compared with its published figures; rename the file")
@@ -827,6 +968,23 @@ def label_transfer_rows(rows: pd.DataFrame) -> pd.DataFrame:
     return rows
 
 
+#: how the report labels a panel run (after its params), so a panel row never reads as the wide one
+LAYOUT_LABELS = {CHANNELS_AS_SERIES: "[channels as series]", LONG: "[panel]"}
+
+
+def label_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows as the report and figures show them: a zero-shot row's dataset as ``source->target`` and a
+    panel row's params with its layout (``[channels as series]``), so each is a variant of its own."""
+    rows = label_transfer_rows(rows)
+    if "layout" not in rows or not rows["layout"].isin(list(LAYOUT_LABELS)).any():
+        return rows
+    rows = rows.copy()
+    label = rows["layout"].map(LAYOUT_LABELS)
+    params = rows["params"].where(~rows["params"].isin(["{}", ""]), "")
+    rows["params"] = (params + " " + label).str.strip().where(label.notna(), rows["params"])
+    return rows
+
+
 def current_rows(results: pd.DataFrame) -> pd.DataFrame:
     """The newest row of each run (a re-run after a settings or code change supersedes the older row,
     which stays in results.csv)."""
@@ -888,7 +1046,7 @@ OTHER_LOOKBACK_NOTE = (f"{OTHER_LOOKBACK} The published figure is at another loo
 
 def group_runs(results: pd.DataFrame) -> pd.DataFrame:
     """Means over seeds per model, params, dataset, horizon and look-back (newest row of each run)."""
-    rows = label_transfer_rows(current_rows(results)).copy()
+    rows = label_rows(current_rows(results)).copy()
     rows["fit_s"] = rows["train_seconds"].where(~shared_fit_rows(rows))
     rows["shared"] = rows["fit_s"].isna() & rows["train_seconds"].notna()
     return (rows.groupby(["dataset", "model", "params", "horizon", "lookback"], sort=False)
@@ -967,7 +1125,7 @@ def render_report(results: pd.DataFrame, out: Path | None = None, figures: tuple
                       "scored at this horizon; the fit's time is counted once, on the row of the horizon it was fitted "
                       "at (means over the seeds whose fit it was).", ""]
     lines += _transfer_published(grouped, lookup)
-    lines += _interval_table(current_rows(results))
+    lines += _interval_table(label_rows(current_rows(results)))
     lines += _horizon_averages(grouped, lookup)
     lines += _overall_averages(grouped, lookup)
     lines += _figure_section(figures)

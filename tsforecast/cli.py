@@ -60,7 +60,7 @@ def _add_training_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_csv_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--date-column", metavar="NAME",
+    parser.add_argument("--date-column", "--time-column", dest="date_column", metavar="NAME",
                         help="the CSV's timestamp column (default: found by type or name: date, ds, Month, "
                              "timestamp, ...; else the first column if it holds dates)")
     parser.add_argument("--dayfirst", action="store_true", help="read 01/02/2020 as 1 February, for dd/mm/yyyy dates (default: off, month first)")
@@ -74,9 +74,17 @@ def _training_overrides(args) -> dict:
 FORECAST_EXAMPLE = """\
 example:
   tsforecast forecast --csv sales.csv --date-column Month --model ar --lookback 24 --horizon 12 --out forecast.csv
+  tsforecast forecast --csv stores.csv --id-column unique_id --time-column ds --target-columns y \\
+      --future-covariates price,holiday --future-csv future.csv --past-covariates visits --missing mask \\
+      --model itransformer --lookback 48 --horizon 12 --out forecast.csv
 
-The CSV holds one timestamp column and one numeric column per channel. The forecast CSV has the same
+A wide CSV holds one timestamp column and one numeric column per channel; the forecast CSV has the same
 columns and continues the data's own calendar (month starts stay month starts, time zones are kept).
+A long CSV (--id-column) holds one row per series and step: the id, the timestamp, the targets and the
+covariates. One global model is fitted on every series; the forecast CSV is long too (id, timestamp,
+targets), each series continuing from its own last date. Future-known covariates (--future-covariates)
+need their values for the forecast steps in --future-csv (same id and timestamp columns); past
+covariates (--past-covariates) are read up to each series' end only.
 """
 
 BENCH_EXAMPLE = """\
@@ -87,6 +95,13 @@ Bundled datasets use the LTSF protocol's split. A CSV of your own (a name ending
 any existing file) is split chronologically 70/10/20 (train/validation/test, the validation and test
 windows taking their look-back from the rows before), scaled on the train split, with calendar
 features from the data's own step; its results are recorded under the file's name.
+
+--channels-as-series fits one global channel-independent model on each dataset's channels as a panel of
+univariate series (same splits and scaling as the multivariate protocol; rows record layout
+channels_as_series). --id-column reads your CSVs as long panels (id, timestamp, values), each series
+split 70/10/20:
+  tsforecast bench --models ar --datasets ETTh1,Weather --channels-as-series --out results/panel
+  tsforecast bench --models ar --datasets stores.csv --id-column unique_id --horizons 12 --lookback 48 --out results/stores
 
 --backend ray runs every run as a Ray task (pip install "tsforecast[distributed]"): on this machine's
 cores, or on a cluster with --address auto (or ray://head:10001). Same rows, same resume key; failed
@@ -142,6 +157,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="zero-shot transfer: fit on this dataset's training split (a bundled name or a CSV file) "
                             "and score each --datasets dataset's test split, scaled by its own training split; "
                             "channel counts must match (default: none, each dataset is fitted on its own training split)")
+    bench.add_argument("--channels-as-series", action="store_true",
+                       help="treat each dataset's channels as a panel of univariate series and fit one global "
+                            "channel-independent model (same splits, each series scaled on its own training rows; "
+                            "rows record layout channels_as_series) (default: off, one multivariate frame)")
+    bench.add_argument("--id-column", metavar="NAME",
+                       help="read CSV files of your own as long panels (one row per series and step) with this "
+                            "series id column; each series is split 70/10/20 (default: none, a CSV is one wide frame)")
     bench.add_argument("--horizons", type=_int_list, default="96,192,336,720", help="comma-separated horizons")
     bench.add_argument("--levels", type=_float_list, default=None,
                        help="also score conformal prediction intervals at these levels, e.g. 80,95: coverage, mean "
@@ -192,11 +214,29 @@ def build_parser() -> argparse.ArgumentParser:
                                       "(required unless --dataset is given)")
     source.add_argument("--dataset", help="a bundled dataset name, see `tsforecast datasets` (required unless --csv "
                                           "is given)")
-    forecast.add_argument("--model", default="ar", help="model name (see `tsforecast models`)")
+    forecast.add_argument("--model", default="ar", help="model name (see `tsforecast models`), or a pretrained "
+                          "forecaster, which forecasts zero-shot with no fit: autotimes-smollm2")
     forecast.add_argument("--params", type=_json_object, default="{}", help="model hyperparameters as JSON")
     forecast.add_argument("--horizon", type=int, required=True, help="steps to forecast after the last row")
     forecast.add_argument("--lookback", type=int, default=96, help="look-back window in steps")
     _add_csv_args(forecast)
+    panel = forecast.add_argument_group("panels, covariates and gaps")
+    panel.add_argument("--id-column", metavar="NAME",
+                       help="read --csv as a long panel (one row per series and step) with this series id column "
+                            "(default: none, the CSV is one wide frame)")
+    panel.add_argument("--target-columns", type=_csv_list, metavar="A,B",
+                       help="the columns to forecast (default: every numeric column that is not a covariate)")
+    panel.add_argument("--future-covariates", type=_csv_list, metavar="A,B",
+                       help="columns known for the forecast steps too (prices, holidays); their future values come "
+                            "from --future-csv (default: none)")
+    panel.add_argument("--past-covariates", type=_csv_list, metavar="A,B",
+                       help="columns observed up to the forecast origin only; inputs, never forecast (default: none)")
+    panel.add_argument("--future-csv", metavar="FILE",
+                       help="the future covariates' values for the forecast steps, in the layout of --csv (same id "
+                            "and timestamp columns) (default: none)")
+    panel.add_argument("--missing", choices=["raise", "mask"], default="raise",
+                       help="raise: a missing value or timestamp is an error; mask: allowed, never scored, inputs "
+                            "carried forward")
     forecast.add_argument("--freq", help="step between rows, e.g. h or 10min, taking the rows as consecutive steps "
                                          "(default: inferred from the timestamps)")
     forecast.add_argument("--seed", type=int, default=0, help="random seed")
@@ -237,6 +277,10 @@ def cmd_bench(args) -> int:
     if args.train_on and args.backend != "sequential":
         raise ValueError("--train-on runs on the sequential back-end only (one fit shared by every target); "
                          "drop --backend ray")
+    panel = {"--channels-as-series": args.channels_as_series, "--id-column": args.id_column}
+    if args.backend != "sequential" and any(panel.values()):
+        raise ValueError(f"{' and '.join(k for k, v in panel.items() if v)} run on the sequential back-end only; "
+                         "drop --backend ray")
     if args.backend == "ray":
         from .distributed import FAILURES_FILE, require_ray, run_sweep
 
@@ -251,7 +295,8 @@ def cmd_bench(args) -> int:
         from .bench import run_sweep
 
         run_sweep(args.models, args.datasets, args.horizons, args.lookback, args.seeds, args.out,
-                  train_on=args.train_on, **common)
+                  train_on=args.train_on, id_column=args.id_column, channels_as_series=args.channels_as_series,
+                  **common)
     print(f"results: {Path(args.out) / 'results.csv'}\nreport:  {Path(args.out) / 'report.md'}")
     if failed:
         print(f"failed:  {Path(args.out) / FAILURES_FILE} (rerun the command to retry)")
@@ -286,26 +331,75 @@ def cmd_report(args) -> int:
     return 0
 
 
+def _read_forecast_csv(path, args) -> tuple:
+    """A forecast's input CSV, wide or long (``--id-column``), and its time column's name (long only)."""
+    from .data.datasets import read_csv_panel, read_csv_series
+
+    if args.id_column is None:
+        return read_csv_series(path, args.date_column, args.dayfirst), None
+    frame = read_csv_panel(path, args.id_column, args.date_column, args.dayfirst)
+    return frame, frame.columns[1]  # read_csv_panel puts the id, then the timestamps first
+
+
+def _check_forecast_args(args) -> None:
+    """Options that cannot work together fail before anything is read or fitted."""
+    if args.id_column and not args.csv:
+        raise ValueError("--id-column reads a long --csv; a bundled --dataset is one wide frame: drop --id-column, "
+                         "or give your long file with --csv")
+    if args.future_covariates and not args.future_csv:
+        raise ValueError(f"--future-covariates {','.join(args.future_covariates)} need their values for the forecast "
+                         "steps: give them with --future-csv FILE (the id and timestamp columns of --csv, one row per "
+                         f"series and step, {args.horizon} steps after each series' end)")
+    if args.future_csv and not args.future_covariates:
+        raise ValueError("--future-csv holds future covariates' values, but no --future-covariates name them; add "
+                         "--future-covariates with its columns, or drop --future-csv")
+
+
 def cmd_forecast(args) -> int:
     from .io import write_atomic
-    from .data.datasets import dataset_info, load_dataset, read_csv_series
+    from .data.datasets import dataset_info, load_dataset
     from .forecaster import Forecaster
     from .models.registry import build_spec
+    from .pretrained import list_pretrained, pretrained
 
     out = Path(args.out)
+    _check_forecast_args(args)
     _check_out_file(out, args.csv)
+    time_col = None
     if args.csv:
-        frame, freq = read_csv_series(args.csv, args.date_column, args.dayfirst), args.freq
+        (frame, time_col), freq = _read_forecast_csv(args.csv, args), args.freq
     else:
         frame, freq = load_dataset(args.dataset), args.freq or dataset_info(args.dataset).freq
-    spec = build_spec(args.model, args.params)
-    forecaster = Forecaster(model=spec, lookback=args.lookback, horizon=args.horizon, freq=freq,
-                            random_state=args.seed, device=args.device, verbose=args.verbose,
-                            **_training_overrides(args))
-    forecast = forecaster.fit(frame).predict()
+    future = None
+    if args.future_csv:
+        future, future_time = _read_forecast_csv(args.future_csv, args)
+        if time_col is not None and future_time != time_col:
+            future = future.rename(columns={future_time: time_col})  # found by type or name: the fit's name
+    panel = {} if time_col is None else {"id_col": args.id_column, "time_col": time_col}
+    label = args.model
+    if args.model in list_pretrained():  # a shipped pretrained forecaster: zero-shot, no fit
+        forecaster = pretrained(args.model, device=args.device).set_params(
+            freq=freq, target_cols=args.target_columns, future_covariates=args.future_covariates,
+            past_covariates=args.past_covariates, missing=args.missing, **panel)
+        forecast = forecaster.predict(frame, horizon=args.horizon, future_covariates=future)
+        label += " (zero-shot)"
+    else:
+        spec = build_spec(args.model, args.params)
+        forecaster = Forecaster(model=spec, lookback=args.lookback, horizon=args.horizon, freq=freq,
+                                random_state=args.seed, device=args.device, verbose=args.verbose,
+                                target_cols=args.target_columns, future_covariates=args.future_covariates,
+                                past_covariates=args.past_covariates, missing=args.missing,
+                                **panel, **_training_overrides(args))
+        forecast = forecaster.fit(frame).predict(future_covariates=future)
+    if time_col is not None:  # long in, long out: id, timestamp, targets
+        write_atomic(out, forecast.to_csv(index=False))
+        n_series = forecast[args.id_column].nunique()
+        print(f"{label}: {args.horizon} steps x {n_series} series x {forecast.shape[1] - 2} targets after each "
+              f"series' last date -> {out}")
+        return 0
     # the index exactly as predict() returns it (its calendar, time zone or periods), written in one go
     write_atomic(out, forecast.to_csv(index_label=frame.index.name or "date"))
-    print(f"{args.model}: {len(forecast)} steps x {forecast.shape[1]} channels after {frame.index[-1]} -> {out}")
+    print(f"{label}: {len(forecast)} steps x {forecast.shape[1]} channels after {frame.index[-1]} -> {out}")
     return 0
 
 

@@ -398,6 +398,7 @@ class Forecaster(BaseEstimator):
             # Built before the hold-out, which depends on its output length; the scaler draws no random numbers,
             # so the weights are the same as when it was built after the scaler.
             network = spec.build(dims).to(self.device_)
+            self._initialize_network(network)
             train_part, val_part = self._holdout(panel, spec, network.output_len, val_series)
             n_targets = len(roles.targets)
             self.scalers_ = []
@@ -449,6 +450,10 @@ class Forecaster(BaseEstimator):
         self._calibrate(panel, val_by_number)
         self.fit_seconds_ = time.perf_counter() - started
         return self
+
+    def _initialize_network(self, network) -> None:
+        """Starting weights of the freshly built network, before training: the default keeps its random
+        initialization; a pretrained forecaster loads its shipped adapter (:mod:`tsforecast.pretrained`)."""
 
     def _holdout(self, panel: Panel, spec: ModelSpec, output_len: int, val_series: dict | None):
         """Each series' training rows, and ``(series number, validation rows)`` of those that have some:

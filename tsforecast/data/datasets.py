@@ -113,6 +113,48 @@ def read_csv_series(path, date_column: str | None = None, dayfirst: bool = False
     ``PermissionError``) with a one-line message naming the file, the column and the fix.
     """
     path = Path(path)
+    frame = _read_table(path)
+    column = _date_column(frame, path, date_column, dayfirst)
+    index = _parse_dates(frame[column], column, path, dayfirst)
+    values = frame.drop(columns=[column])
+    if values.columns.empty:
+        raise ValueError(f"{path} has only the date column {column!r}; add one numeric column per channel")
+    _check_numeric(values, path, "every column but the date is a channel")
+    return values.set_index(index)
+
+
+def read_csv_panel(path, id_column: str, date_column: str | None = None, dayfirst: bool = False) -> pd.DataFrame:
+    """Read a long CSV of many series (one row per series and time step): returns a frame with the
+    columns ``id_column``, the date column (found or named as by :func:`read_csv_series`; parsed to
+    timestamps), then the numeric value columns in the file's order."""
+    path = Path(path)
+    frame = _read_table(path)
+    if id_column not in frame.columns:
+        raise ValueError(f"--id-column {id_column!r} is not a column of {path}; columns: {list(frame.columns)}")
+    rest = frame.drop(columns=[id_column])
+    column = _date_column(rest, path, date_column, dayfirst)
+    if frame[id_column].isna().any():
+        line = int(frame.index[frame[id_column].isna()][0]) + 2
+        raise ValueError(f"id column {id_column!r} of {path} has an empty value on line {line}; fill or drop that row")
+    values = rest.drop(columns=[column])
+    if values.columns.empty:
+        raise ValueError(f"{path} has only the id and date columns; add one numeric column per target or covariate")
+    _check_numeric(values, path, "every column but the id and the date is a target or covariate")
+    frame[column] = _parse_dates(frame[column], column, path, dayfirst)
+    return frame[[id_column, column, *values.columns]]
+
+
+def _check_numeric(values: pd.DataFrame, path: Path, rule: str) -> None:
+    text = [c for c in values.columns if not pd.api.types.is_numeric_dtype(values[c])]
+    if text:
+        first = values[text[0]].dropna()
+        example = f" (e.g. {first.iloc[0]!r} on line {first.index[0] + 2})" if len(first) else ""
+        raise ValueError(f"column{'s' if len(text) > 1 else ''} {', '.join(repr(c) for c in text)} of {path} "
+                         f"{'are' if len(text) > 1 else 'is'} not numeric{example}; drop "
+                         f"{'them' if len(text) > 1 else 'it'} from the file, {rule}")
+
+
+def _read_table(path: Path) -> pd.DataFrame:
     _check_readable_text(path)
     try:
         frame = pd.read_csv(path)
@@ -130,19 +172,7 @@ def read_csv_series(path, date_column: str | None = None, dayfirst: bool = False
             frame = pd.read_csv(path, sep=sep)
     if frame.empty:
         raise ValueError(f"{path} has a header ({', '.join(map(str, frame.columns))}) but no data rows")
-    column = _date_column(frame, path, date_column, dayfirst)
-    index = _parse_dates(frame[column], column, path, dayfirst)
-    values = frame.drop(columns=[column])
-    if values.columns.empty:
-        raise ValueError(f"{path} has only the date column {column!r}; add one numeric column per channel")
-    text = [c for c in values.columns if not pd.api.types.is_numeric_dtype(values[c])]
-    if text:
-        first = values[text[0]].dropna()
-        example = f" (e.g. {first.iloc[0]!r} on line {first.index[0] + 2})" if len(first) else ""
-        raise ValueError(f"column{'s' if len(text) > 1 else ''} {', '.join(repr(c) for c in text)} of {path} "
-                         f"{'are' if len(text) > 1 else 'is'} not numeric{example}; drop "
-                         f"{'them' if len(text) > 1 else 'it'} from the file, every column but the date is a channel")
-    return values.set_index(index)
+    return frame
 
 
 def _check_readable_text(path: Path) -> None:
