@@ -331,6 +331,7 @@ class Forecaster(BaseEstimator):
             if custom is not None:
                 return custom(local, self.freq_).to(self.device_)
             return torch.as_tensor(calendar_features(local, self.time_feature_freq_), device=self.device_)
+        marks.elementwise = custom is None  # calendar features describe each timestamp on its own
         return marks
 
     def _encode(self, series: list[SeriesData], numbers: list[int], calendar: Calendar, extra: int = 0,

@@ -298,22 +298,24 @@ def read_long(frame: pd.DataFrame, layout: PanelLayout, freq, missing: str, what
     if times.hasnans:
         raise ValueError(f"{what} has rows without a timestamp in {time_col!r}; drop them "
                          f"(df.dropna(subset=[{time_col!r}]))")
-    keys = pd.DataFrame({"id": frame[id_col].to_numpy(), "t": times})
-    duplicated = keys.duplicated()
-    if duplicated.any():
-        first = keys[duplicated].iloc[0]
-        raise ValueError(f"{what} has {int(duplicated.sum())} duplicate ({id_col}, {time_col}) pairs, the first "
-                         f"({first['id']!r}, {first['t']}); drop or aggregate them "
+    # Sort by (series, time) on integer codes: the id column is factorized once, never turned into
+    # Python objects row by row (a panel of millions of rows stays cheap).
+    codes, uniques = pd.factorize(frame[id_col], sort=True)
+    stamps = np.asarray(times.asi8)
+    order = np.lexsort((stamps, codes))
+    sorted_codes, sorted_stamps = codes[order], stamps[order]
+    same = (np.diff(sorted_codes) == 0) & (np.diff(sorted_stamps) == 0)
+    if same.any():
+        first = order[int(np.flatnonzero(same)[0]) + 1]
+        raise ValueError(f"{what} has {int(same.sum())} duplicate ({id_col}, {time_col}) pairs, the first "
+                         f"({frame[id_col].iloc[first]!r}, {times[first]}); drop or aggregate them "
                          f"(df.drop_duplicates([{id_col!r}, {time_col!r}]) or df.groupby([{id_col!r}, {time_col!r}], "
                          "as_index=False).mean())")
     values_all = frame[roles.columns].to_numpy(dtype=np.float64)
-    ids = frame[id_col].to_numpy()
-    order = np.lexsort((np.asarray(times.asi8 if hasattr(times, "asi8") else times), pd.factorize(ids, sort=True)[0]))
-    codes, uniques = pd.factorize(ids[order], sort=False)
-    bounds = np.flatnonzero(np.diff(codes)) + 1
-    starts = np.concatenate([[0], bounds])
-    ends = np.concatenate([bounds, [len(order)]])
-    raw = [(uniques[i], times[order[s:e]], values_all[order[s:e]]) for i, (s, e) in enumerate(zip(starts, ends))]
+    bounds = np.flatnonzero(np.diff(sorted_codes)) + 1
+    starts = np.concatenate([[0], bounds]).astype(int)
+    ends = np.concatenate([bounds, [len(order)]]).astype(int)
+    raw = [(uniques[sorted_codes[s]], times[order[s:e]], values_all[order[s:e]]) for s, e in zip(starts, ends)]
 
     # one frequency for the panel: the given one, else each series' own (they must agree)
     if freq is None:
@@ -403,14 +405,16 @@ def to_output(blocks: list[tuple[object, pd.Index, pd.DataFrame]], long: bool, i
     (wide), or one long frame ``id_col, time_col, columns...``."""
     if not long:
         return blocks[0][2]
-    parts = []
-    for sid, index, frame in blocks:
-        part = frame.reset_index(drop=True)
-        part.insert(0, time_col, pd.Series(index).reset_index(drop=True) if not isinstance(index, pd.PeriodIndex)
-                    else pd.Series(index))
-        part.insert(0, id_col, sid)
-        parts.append(part)
-    out = pd.concat(parts, ignore_index=True)
+    # one frame built from stacked arrays (not one small frame per series, then concatenated)
+    columns = list(blocks[0][2].columns)
+    lengths = [len(frame) for _, _, frame in blocks]
+    ids = np.empty(len(blocks), dtype=object)
+    ids[:] = [sid for sid, _, _ in blocks]
+    times = blocks[0][1].append([index for _, index, _ in blocks[1:]]) if len(blocks) > 1 else blocks[0][1]
+    values = np.concatenate([frame.to_numpy() for _, _, frame in blocks])
+    out = pd.DataFrame(values, columns=columns)
+    out.insert(0, time_col, times.rename(None) if isinstance(times, pd.PeriodIndex) else pd.DatetimeIndex(times).rename(None))
+    out.insert(0, id_col, np.repeat(ids, lengths))
     return out
 
 

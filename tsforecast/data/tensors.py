@@ -45,44 +45,59 @@ def encode(series: list[SeriesData], scalers: list, roles: Roles, calendar: Cale
     ``future_values``: per series, the future covariates of those steps in the data's units (``(k,
     Kf)``, ``k <= extra``: the remaining steps carry the last value forward); None: carried forward."""
     n_inputs, n_targets, n_future = roles.n_inputs, len(roles.targets), len(roles.future)
-    values, observed, marks, segments = [], [], [], []
-    any_missing, first = False, 0
+    sizes = [len(item) + extra for item in series]
+    total = int(sum(sizes))
+    # one preallocated stack, filled series by series (no per-series tensors concatenated afterwards)
+    values = torch.zeros((total, n_inputs), dtype=torch.float32, device=device)
+    observed = np.zeros((total, n_targets), dtype=bool)
+    indexes = [item.index.append(calendar.future(item.index[-1], extra)) if extra else item.index for item in series]
+    calendar_rows = None
+    if calendar_marks is not None and getattr(calendar_marks, "elementwise", False) and len(series) > 1:
+        # features of each timestamp alone: computed once over the panel's distinct timestamps
+        every = indexes[0].append(indexes[1:])
+        distinct = every.unique()
+        calendar_rows = (calendar_marks(distinct).to(device), distinct.get_indexer(every))
+    marks, segments, first = None, [], 0
     for i, item in enumerate(series):
-        scaled = scalers[i].transform(item.values) if len(item.values) else item.values.copy()
+        scaler = scalers[i]
+        # StandardScaler.transform's own arithmetic, without its per-call validation
+        scaled = (item.values - scaler.mean_) / scaler.scale_
+        rows = slice(first, first + len(item))
         inputs = scaled[:, :n_inputs]
-        seen = ~np.isnan(inputs[:, :n_targets])
-        any_missing = any_missing or not seen.all()
-        block = torch.as_tensor(fill_inputs(inputs), dtype=torch.float32, device=device)
-        if extra:
-            block = torch.cat([block, block.new_zeros(extra, n_inputs)])
-            seen = np.concatenate([seen, np.zeros((extra, n_targets), dtype=bool)])
-        values.append(block)
-        observed.append(seen)
+        observed[rows] = ~np.isnan(inputs[:, :n_targets])
+        values[rows] = torch.as_tensor(fill_inputs(inputs), dtype=torch.float32, device=device)
         parts = []
-        if calendar_marks is not None:
-            index = item.index.append(calendar.future(item.index[-1], extra)) if extra else item.index
-            parts.append(calendar_marks(index).to(device))
+        if calendar_rows is not None:
+            table, where = calendar_rows
+            parts.append(table[torch.as_tensor(where[first:first + sizes[i]], device=device)])
+        elif calendar_marks is not None:
+            parts.append(calendar_marks(indexes[i]).to(device))
         if n_future:
             future = scaled[:, n_inputs:]
             if extra:
                 given = np.full((extra, n_future), np.nan)
                 if future_values is not None and future_values[i] is not None:
-                    known = scalers[i].transform(_pad_columns(future_values[i], n_inputs))[:, n_inputs:]
-                    given[:len(known)] = known
+                    known = _pad_columns(future_values[i], n_inputs)
+                    given[:len(known)] = ((known - scaler.mean_) / scaler.scale_)[:, n_inputs:]
                 future = np.concatenate([future, given])
             parts.append(torch.as_tensor(fill_inputs(future), dtype=torch.float32, device=device))
         if parts:
-            marks.append(parts[0] if len(parts) == 1 else torch.cat([p.float() for p in parts], dim=1))
+            block = parts[0] if len(parts) == 1 else torch.cat([p.float() for p in parts], dim=1)
+            if marks is None:
+                marks = block.new_zeros((total, block.shape[1]))
+            marks[first:first + sizes[i]] = block
         segments.append((first, len(item)))
-        first += len(item) + extra
-    stacked = values[0] if len(values) == 1 else torch.cat(values)
-    mask = None
-    if any_missing:
-        mask = torch.as_tensor(np.concatenate(observed), device=device)
-    stacked_marks = None
-    if marks:
-        stacked_marks = marks[0] if len(marks) == 1 else torch.cat(marks)
-    return Encoded(stacked, mask, stacked_marks, segments)
+        first += sizes[i]
+    mask = None if observed[_own_rows(segments, total)].all() else torch.as_tensor(observed, device=device)
+    return Encoded(values, mask, marks, segments)
+
+
+def _own_rows(segments: list[tuple[int, int]], total: int) -> np.ndarray:
+    """Which rows of the stack are series rows (not the extra rows of marks after each series)."""
+    own = np.zeros(total, dtype=bool)
+    for first, rows in segments:
+        own[first:first + rows] = True
+    return own
 
 
 def _pad_columns(future: np.ndarray, n_inputs: int) -> np.ndarray:
