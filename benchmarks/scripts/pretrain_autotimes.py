@@ -1,4 +1,4 @@
-"""Pretrain the shipped zero-shot adapter ``tsforecast/pretrained/autotimes-smollm2/`` (issue 14 item 4).
+"""Pretrain the shipped zero-shot adapter ``tsforecast/pretrained_weights/autotimes-smollm2/`` (issue 14 item 4).
 
 One global AutoTimes (SmolLM2-135M, first 8 blocks frozen; token 8 steps, context 192 = 24 tokens)
 trained on one long panel: every channel of the protocol TRAIN splits of ETTh1, ETTh2, ETTm1, ETTm2
@@ -59,7 +59,7 @@ def parse_args(argv=None):
     p.add_argument("--budget-minutes", type=float, default=45.0, help="stated wall budget (recorded)")
     p.add_argument("--work-dir", type=Path, default=None,
                    help="resume state (default: the tsforecast cache folder / pretrain-autotimes-smollm2)")
-    p.add_argument("--adapter-dir", type=Path, default=ROOT / "tsforecast/pretrained" / NAME)
+    p.add_argument("--adapter-dir", type=Path, default=ROOT / "tsforecast/pretrained_weights" / NAME)
     p.add_argument("--results-dir", type=Path, default=ROOT / "benchmarks/results/pretrained")
     p.add_argument("--measure", action="store_true", help="only time training steps / validation, then exit")
     p.add_argument("--finetune-check", action="store_true", help="only run stage 4 (needs the adapter)")
