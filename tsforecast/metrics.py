@@ -348,7 +348,8 @@ def _percent(numerator, count):
 
 def _one_shot(y_true, y_pred, mase_scale=None, metric="mae") -> float:
     """A metric over whole arrays (any shape; channels last for MASE) through the streaming code."""
-    y_true, y_pred = np.asarray(y_true, dtype=np.float64), np.asarray(y_pred, dtype=np.float64)
+    # copies: pandas 3 hands out read-only arrays, which torch.from_numpy warns about
+    y_true, y_pred = np.array(y_true, dtype=np.float64), np.array(y_pred, dtype=np.float64)
     if y_true.shape != y_pred.shape:
         raise ValueError(f"y_true {y_true.shape} and y_pred {y_pred.shape} must have the same shape")
     channels = 1 if mase_scale is None or y_true.ndim == 0 else y_true.shape[-1]
