@@ -19,6 +19,13 @@ them (their ``settings``, where present, cannot tell a fixed bug from an unchang
 re-run. A re-run row is appended; the report shows the newest row of each run and counts the
 superseded ones, which stay in ``results.csv``.
 
+**Precision.** Each row's ``precision`` column is what the run computed in (``training_.precision``:
+``fp32``, ``bf16``, or e.g. ``fp32+llm-bf16`` for fp32 adapters around a bf16-autocast LLM; rows recorded
+before the column read back as ``fp32``, which they were). The Forecaster's ``precision`` setting is in
+the resume key only when set to something other than the default ``"fp32"`` (so earlier rows still
+match); what ``"auto"`` (and an LLM's ``llm_dtype="auto"``) resolves to on the machine is recorded in
+the row, not keyed, as the device is: a sweep resumed on another machine keeps its rows.
+
 **Zero-shot transfer** (``train_on``, ``tsforecast bench --train-on ETTh1 --datasets ETTh2,ETTm2``): the
 model is fitted on the ``train_on`` dataset's training split (scaled by that split's own scaler, early
 stopping on its validation split) and scored, unchanged, on each target dataset's test split (its own
@@ -83,7 +90,7 @@ KEY = RUN + ["settings", "code_version"]
 COLUMNS = RUN + [
     "mse", "mae", "n_test_windows", "val_mse", "train_seconds", "epoch_seconds", "epoch_val_seconds",
     "predict_seconds", "epochs",
-    "best_epoch", "device", "time_features", "settings", "code_version", "run_id", "shared_fit_with", "loss_curve",
+    "best_epoch", "device", "precision", "time_features", "settings", "code_version", "run_id", "shared_fit_with", "loss_curve",
     "machine", "torch_version", "tsforecast_version", "git_commit", "finished_at",
 ]
 #: prefixes of the interval scores a run records when ``--levels`` is given (``coverage_80``, ...)
@@ -239,12 +246,15 @@ def read_results(out: Path) -> pd.DataFrame:
     if not path.is_file():
         return pd.DataFrame(columns=COLUMNS)
     text = {name: str for name in ("params", "settings", "code_version", "run_id", "loss_curve", "train_dataset",
-                                   "layout")}
+                                   "layout", "precision")}
     results = pd.read_csv(path, dtype=text, keep_default_na=False, na_values=[""])
     if "train_dataset" not in results:  # recorded before zero-shot transfer existed: ordinary runs
         results.insert(results.columns.get_loc("params") + 1, "train_dataset", pd.Series(np.nan, dtype=object))
     if "layout" not in results:  # recorded before panel layouts existed: one wide frame
         results.insert(results.columns.get_loc("train_dataset") + 1, "layout", WIDE)
+    if "precision" not in results:  # recorded before precision settings existed: every run was fp32
+        results.insert(results.columns.get_loc("device") + 1 if "device" in results else len(results.columns),
+                       "precision", "fp32")
     return results
 
 
@@ -448,6 +458,8 @@ def run_settings(model: str, data: BenchData, horizon: int, model_params: dict, 
     training = {**reference.get("training", {}), **training}
     config = vars(Forecaster(model=spec, lookback=lookback, horizon=horizon, **training)._training_config(spec))
     config.pop("verbose", None)  # how chatty a fit is changes no result
+    if config.get("precision") == "fp32":  # the default: absent, so rows recorded before the setting still match
+        config.pop("precision")
     described = data.description if target is None else {"train": data.description, "target": target.description}
     resolved = {"model": _jsonable(spec.get_params()), "training": _jsonable(config), "data": described}
     if scoring:  # prediction intervals scored too (``--levels``); absent otherwise, so older rows still match
@@ -546,6 +558,7 @@ def run_one(model: str, dataset: str, horizon: int, lookback: int, seed: int, mo
         "epochs": result.epochs,
         "best_epoch": result.best_epoch,
         "device": str(forecaster.device_),
+        "precision": result.precision,
         "time_features": forecaster.time_feature_freq_ or "",
         # every setting the run actually used, so a row can be reproduced without the code's defaults
         "settings": settings,

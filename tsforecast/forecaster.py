@@ -25,6 +25,7 @@ from .metrics import IntervalAccumulator, WindowScorer, resolve_season, seasonal
 from .models.base import Dims, ModelSpec
 from .models.registry import get_model_class, resolve_model
 from .params import PARAMETER_CONSTRAINTS, check_training_settings, validate_params
+from .precision import autocast, precision_label, warn_if_slow
 from .rollout import autoregressive_forecast, padded_length
 from .training import TrainingConfig, TrainingResult, default_eval_batch_size, train
 from .validation import check_frame, check_positive_int
@@ -127,6 +128,14 @@ class Forecaster(BaseEstimator):
         untouched. None draws a fresh seed per fit. A numpy RandomState or Generator is not accepted.
     device : str
         ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ...
+    precision : {"fp32", "bf16", "auto"}
+        Compute precision of every forward pass (training, validation, ``predict``, ``evaluate``):
+        ``"fp32"`` (default, no autocast); ``"bf16"``: ``torch.autocast`` to bfloat16, parameters,
+        gradients, losses and metrics staying fp32 (it works on any device, but without bf16 matrix units
+        it is emulated and slow: a warning says so); ``"auto"``: bf16 where the device has bf16 units (CUDA,
+        or a CPU with AMX or AVX512-BF16, detected at run time), else fp32. An LLM model's own ``llm_dtype``
+        still applies inside the LLM. ``training_.precision`` records what was used
+        (:mod:`tsforecast.precision`).
     verbose : int
         0 silent, 1 a progress bar per fit, 2 also keep the bars.
 
@@ -151,7 +160,7 @@ class Forecaster(BaseEstimator):
                  learning_rate=None, patience=None, lr_schedule=None, validation_fraction=0.1, freq=None,
                  time_features="auto", season_length=None, interval_method="split", id_col="unique_id",
                  time_col="ds", target_cols=None, future_covariates=None, past_covariates=None, missing="raise",
-                 random_state=None, device="auto", verbose=0):
+                 random_state=None, device="auto", precision="fp32", verbose=0):
         self.model = model
         self.lookback = lookback
         self.horizon = horizon
@@ -173,6 +182,7 @@ class Forecaster(BaseEstimator):
         self.missing = missing
         self.random_state = random_state
         self.device = device
+        self.precision = precision
         self.verbose = verbose
 
     # ------------------------------------------------------------------ sklearn plumbing
@@ -203,7 +213,8 @@ class Forecaster(BaseEstimator):
         merged.update({key: getattr(self, key) for key in DEFAULT_TRAINING if getattr(self, key) is not None})
         # The Forecaster's own settings passed _validate_params; this also holds the family's defaults to them.
         check_training_settings(merged, f"model {spec.name!r} (its training_defaults merged with the Forecaster's)")
-        return TrainingConfig(**merged, verbose=self.verbose, cap_batch=self.batch_size is None)
+        return TrainingConfig(**merged, verbose=self.verbose, cap_batch=self.batch_size is None,
+                              precision=self.precision)
 
     def _validate_params(self):
         """sklearn's check of ``_parameter_constraints`` (see :mod:`tsforecast.params`), plus a hint to fix."""
@@ -378,6 +389,7 @@ class Forecaster(BaseEstimator):
         self.feature_names_in_ = np.asarray(self.frame_columns_, dtype=object)
         self.n_features_in_ = len(self.frame_columns_)
         self.device_ = resolve_device(self.device)
+        warn_if_slow(self.precision, self.device_)
         self.time_feature_freq_ = self._mark_freq(panel.freq, spec)
         n_marks = 0 if self.time_feature_freq_ is None else len(feature_names(self.time_feature_freq_))
         season = resolve_season(self.season_length, panel.freq)  # for seasonal models (snaive) and MASE
@@ -414,7 +426,7 @@ class Forecaster(BaseEstimator):
             scales = [seasonal_naive_scale(s.values[:, :n_targets], season) for s in train_part]
             self.mase_scales_ = np.stack([scale for scale, _ in scales])
             self.mase_season_ = scales[0][1]
-            self.training_ = TrainingResult()
+            self.training_ = TrainingResult(precision=precision_label(network, self.device_, self.precision))
             numbers = list(range(len(train_part)))
             if spec.fit_mode == "closed_form":
                 scaled = [self.scalers_[n].transform(s.values) for n, s in zip(numbers, train_part)]
@@ -648,7 +660,8 @@ class Forecaster(BaseEstimator):
         if encoded.marks is not None:
             marks = encoded.marks.view(len(contexts), rows, -1)
             x_mark, future_mark = marks[:, :self.lookback], marks[:, self.lookback:]
-        scaled = autoregressive_forecast(self.network_, x, x_mark, future_mark, horizon, len(self.columns_))
+        with self._autocast():
+            scaled = autoregressive_forecast(self.network_, x, x_mark, future_mark, horizon, len(self.columns_))
         scaled = scaled.double().cpu().numpy()
         radii = None
         if levels:
@@ -689,8 +702,14 @@ class Forecaster(BaseEstimator):
         windows = encoded.windows(self.lookback, horizon, len(self.columns_), mark_horizon=n_future)
         with torch.no_grad():
             for batch in windows.batches(batch_size):
-                yield batch, autoregressive_forecast(self.network_, batch.x, batch.x_mark, batch.y_mark, horizon,
-                                                     len(self.columns_))
+                with self._autocast():  # not around the yield: the caller's scoring stays outside autocast
+                    forecast = autoregressive_forecast(self.network_, batch.x, batch.x_mark, batch.y_mark, horizon,
+                                                       len(self.columns_))
+                yield batch, forecast.float()
+
+    def _autocast(self):
+        """The forward passes' precision context (``precision``; :func:`tsforecast.precision.autocast`)."""
+        return autocast(self.device_, self.precision)
 
     def _evaluation_series(self, X, horizon: int) -> tuple[list[SeriesData], list[int], Calendar]:
         panel = self._read(X, "evaluation data", min_rows=self.lookback + horizon,

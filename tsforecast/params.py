@@ -29,6 +29,7 @@ from .data.timefeatures import feature_names
 from .intervals import INTERVAL_METHODS
 from .models.base import ModelSpec
 from .models.registry import list_models
+from .precision import PRECISIONS
 from .training import LR_SCHEDULES
 
 
@@ -108,6 +109,7 @@ PARAMETER_CONSTRAINTS: dict[str, list] = {
     # would have to be consumed to draw a seed, so repeated fits would silently differ.
     "random_state": [_Interval(Integral, 0, 2**32 - 1, closed="both"), None],
     "device": [str],  # which names torch and this machine accept is checked by resolve_device
+    "precision": [StrOptions(set(PRECISIONS))],
     "verbose": ["verbose"],
 }
 
@@ -119,6 +121,8 @@ PARAMETER_HINTS = {
     "freq": "Pass e.g. freq='h' or freq='MS', or None to infer the step from the timestamps.",
     "time_features": "Use time_features='auto' (from the data's step), a frequency such as 'h', or None for none.",
     "lr_schedule": "None takes the model family's default.",
+    "precision": "precision='fp32' is the default; 'auto' takes bf16 autocast where the device has bf16 units "
+                 "(CUDA, or a CPU with AMX or AVX512-BF16), 'bf16' forces it.",
     "missing": "missing='raise' rejects NaN values and gaps; missing='mask' leaves them out of every loss and metric.",
     "future_covariates": "Pass the column names, e.g. future_covariates=['price', 'holiday'].",
     "past_covariates": "Pass the column names, e.g. past_covariates=['visits'].",

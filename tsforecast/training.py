@@ -32,6 +32,7 @@ from torch import nn
 from .data.windows import Batch, Windows
 from .losses import masked_mse
 from .metrics import ErrorAccumulator
+from .precision import autocast, precision_label
 
 LR_SCHEDULES = ("halving", "constant", "cosine")
 
@@ -69,6 +70,9 @@ class TrainingConfig:
     #: ``batch_size`` came from the defaults and may be lowered so an epoch has at least
     #: ``MIN_STEPS_PER_EPOCH`` steps; False: an explicit batch size, kept (with a warning when it gives fewer)
     cap_batch: bool = False
+    #: compute precision of the forward passes (:mod:`tsforecast.precision`): "fp32", "bf16" (autocast;
+    #: parameters, gradients and losses stay fp32) or "auto" (bf16 where the device has bf16 units)
+    precision: str = "fp32"
 
 
 @dataclass
@@ -88,6 +92,9 @@ class TrainingResult:
     #: the validation pass's share of each epoch
     val_seconds: list[float] = field(default_factory=list)
     seconds: float = 0.0
+    #: the precision actually used: "fp32" or "bf16", with the LLM's own when it differs ("fp32+llm-bf16";
+    #: :func:`tsforecast.precision.precision_label`)
+    precision: str = "fp32"
 
 
 def default_eval_batch_size(device: torch.device) -> int:
@@ -141,7 +148,7 @@ def restorable_state(network: nn.Module) -> dict[str, torch.Tensor]:
 def target_forecast(network: nn.Module, batch: Batch) -> torch.Tensor:
     """The network's forecast of the batch's targets (the first channels: a network may also output its
     past-covariate channels, which are never scored)."""
-    forecast = network(batch.x, batch.x_mark, batch.y_mark)
+    forecast = network(batch.x, batch.x_mark, batch.y_mark).float()  # a bf16 autocast output, scored in fp32
     return forecast if forecast.shape[-1] == batch.y.shape[-1] else forecast[..., :batch.y.shape[-1]]
 
 
@@ -158,13 +165,15 @@ def batch_loss(network: nn.Module, batch: Batch) -> torch.Tensor:
 
 
 @torch.no_grad()
-def evaluate_loss(network: nn.Module, windows: Windows, batch_size: int) -> float:
+def evaluate_loss(network: nn.Module, windows: Windows, batch_size: int, precision: str = "fp32") -> float:
     """Global MSE over all windows' observed targets (the protocol's metric, not a mean of per-batch means)."""
     was_training = network.training
     network.eval()
     acc = ErrorAccumulator()
     for batch in windows.batches(batch_size):
-        acc.update(batch.y, target_forecast(network, batch), mask=batch.y_observed)
+        with autocast(batch.x.device, precision):
+            forecast = target_forecast(network, batch)
+        acc.update(batch.y, forecast, mask=batch.y_observed)
     network.train(was_training)
     return acc.result()["mse"]
 
@@ -177,7 +186,9 @@ def train(network: nn.Module, train_windows: Windows, val_windows: Windows | Non
     optimizer = torch.optim.Adam(network.parameters(), lr=config.learning_rate)
     batch_size = effective_batch_size(config.batch_size, len(train_windows), config.cap_batch)
     n_batches = train_windows.n_batches(batch_size)
-    result = TrainingResult(n_windows=len(train_windows), batch_size=batch_size, steps_per_epoch=n_batches)
+    device = next(network.parameters()).device
+    result = TrainingResult(n_windows=len(train_windows), batch_size=batch_size, steps_per_epoch=n_batches,
+                            precision=precision_label(network, device, config.precision))
     best_loss, best_state, bad_epochs = math.inf, None, 0
     total_steps = config.max_epochs * n_batches
     start = time.perf_counter()
@@ -188,9 +199,10 @@ def train(network: nn.Module, train_windows: Windows, val_windows: Windows | Non
             group["lr"] = config.learning_rate * lr_factor(config.lr_schedule, epoch, config.max_epochs)
         epoch_start = time.perf_counter()
         network.train()
-        loss_sum, seen = torch.zeros((), dtype=torch.float64, device=next(network.parameters()).device), 0
+        loss_sum, seen = torch.zeros((), dtype=torch.float64, device=device), 0
         for step, batch in enumerate(train_windows.batches(batch_size, shuffle=True, generator=generator)):
-            loss = batch_loss(network, batch)
+            with autocast(device, config.precision):  # the forward pass only; backward follows its dtypes
+                loss = batch_loss(network, batch)
             fit_loss = loss.detach()  # no .item(): a device sync per step would stall GPU training
             penalty = getattr(network, "regularization", None)
             if penalty is not None:
@@ -208,7 +220,8 @@ def train(network: nn.Module, train_windows: Windows, val_windows: Windows | Non
         val_start = time.perf_counter()
         if val_windows is not None and len(val_windows) > 0:
             val_loss = evaluate_loss(network, val_windows,
-                                     config.eval_batch_size or default_eval_batch_size(val_windows.values.device))
+                                     config.eval_batch_size or default_eval_batch_size(val_windows.values.device),
+                                     config.precision)
             result.val_loss.append(val_loss)
             # A tie counts as an improvement (weights saved, patience reset), as in Time-Series-Library's
             # EarlyStopping: it counts a bad epoch only when -val_loss < -best_loss + delta (delta 0).

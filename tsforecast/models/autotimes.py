@@ -211,7 +211,9 @@ class AutoTimes(ModelSpec):
         0.500 vs 0.505, H=720 0.541 vs 0.549); kv_cache was 1.2x faster at H=720 (0.21 vs 0.26 s per
         batch of 32 windows).
     llm_dtype : "auto", "float32", "bfloat16", "float16"
-        LLM compute precision: "auto" = bf16 autocast on CUDA, fp32 on CPU. Trainable layers stay fp32.
+        LLM compute precision: "auto" = bf16 autocast on CUDA and on CPUs with bf16 matrix units (AMX,
+        AVX512-BF16; detected at run time, :mod:`tsforecast.precision`), fp32 elsewhere. Trainable layers
+        stay fp32. The committed CPU figures ran in fp32 (``llm_dtype="float32"`` reproduces them).
     lora_r, lora_alpha, lora_target_modules :
         LoRA adapters in the LLM through peft (``lora_r=0``: off, the LLM stays frozen).
     train_stride : int
