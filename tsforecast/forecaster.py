@@ -289,15 +289,19 @@ class Forecaster(BaseEstimator):
         return {sid: i for i, sid in enumerate(self.series_ids_)}
 
     # ------------------------------------------------------------------ per-series state
+    def _one_series_state(self, name: str, plural: str):
+        """A per-series attribute's only entry: ``scaler_`` and ``mase_scale_`` exist for a one-series fit."""
+        values = self.__dict__.get(plural)
+        if values is None:
+            raise AttributeError(f"{name}: not fitted")
+        if len(values) != 1:
+            raise AttributeError(f"{name} exists for one series; this forecaster has {len(values)} (see {plural})")
+        return values[0]
+
     @property
     def scaler_(self):
         """The StandardScaler of the one series (a wide fit): its targets, past and future covariates."""
-        scalers = self.__dict__.get("scalers_")
-        if scalers is None:
-            raise AttributeError("scaler_: not fitted")
-        if len(scalers) != 1:
-            raise AttributeError(f"scaler_ exists for one series; this forecaster has {len(scalers)} (see scalers_)")
-        return scalers[0]
+        return self._one_series_state("scaler_", "scalers_")
 
     @scaler_.setter
     def scaler_(self, scaler):
@@ -305,12 +309,7 @@ class Forecaster(BaseEstimator):
 
     @property
     def mase_scale_(self) -> np.ndarray:
-        scales = self.__dict__.get("mase_scales_")
-        if scales is None:
-            raise AttributeError("mase_scale_: not fitted")
-        if len(scales) != 1:
-            raise AttributeError(f"mase_scale_ exists for one series; this forecaster has {len(scales)} (see mase_scales_)")
-        return scales[0]
+        return self._one_series_state("mase_scale_", "mase_scales_")
 
     @mase_scale_.setter
     def mase_scale_(self, scale):
