@@ -361,8 +361,8 @@ def _report_each_epoch(report: Callable[[dict], None]):
 
     original, epochs = training.evaluate_loss, []
 
-    def evaluate_and_report(network, windows, batch_size):
-        loss = original(network, windows, batch_size)
+    def evaluate_and_report(network, windows, batch_size, *args, **kwargs):
+        loss = original(network, windows, batch_size, *args, **kwargs)
         epochs.append(loss)
         report({"val_mse": loss if math.isfinite(loss) else float("inf"), "epoch": len(epochs)})
         return loss
