@@ -188,7 +188,9 @@ def ar_forecast(train_df: pd.DataFrame, season: int, horizon: int) -> tuple[np.n
 
 
 def adapter_folder(path: Path | None) -> Path:
-    return path if path is not None else Path(tsforecast.__file__).parent / "pretrained" / LLM_NAME
+    from tsforecast.pretrained import SHIPPED_ROOT  # where the package keeps its shipped adapters
+
+    return path if path is not None else SHIPPED_ROOT / LLM_NAME
 
 
 def load_llm(path: Path | None = None):
