@@ -793,20 +793,17 @@ class Forecaster(BaseEstimator):
         """The windows' targets in the data's units (float64, so an exact 0 stays 0 for MAPE), batch for
         batch as :meth:`_window_forecasts` gives them (the same windows: same segments and mask)."""
         n_targets = len(self.columns_)
-        n_future = padded_length(horizon, self.network_.output_len)
-        blocks, segments, observed, first = [], [], [], 0
+        pad = padded_length(horizon, self.network_.output_len) - horizon  # the rows encode stacks after each series
+        blocks, segments, first = [], [], 0
         for item in series:
-            block = np.concatenate([item.values[:, :n_targets], np.zeros((n_future - horizon, n_targets))])
-            blocks.append(block)
-            observed.append(~np.isnan(block))
+            blocks.append(np.concatenate([item.values[:, :n_targets], np.full((pad, n_targets), np.nan)]))
             segments.append((first, len(item)))
-            first += len(block)
-        values = torch.tensor(np.concatenate(blocks), dtype=torch.float64, device=self.device_)
-        mask = np.concatenate(observed)
-        mask[np.concatenate([np.arange(s + r, s + r + n_future - horizon) for s, r in segments]).astype(int)] = False
-        mask_tensor = None if mask.all() or all(~np.isnan(b).any() for b in blocks) else \
-            torch.as_tensor(mask, device=self.device_)
-        windows = Windows(values, None, self.lookback, horizon, segments=segments, observed=mask_tensor)
+            first += len(item) + pad
+        stacked = np.concatenate(blocks)
+        observed = ~np.isnan(stacked)  # the padding rows are never a target: no window reads them as one
+        complete = all(observed[start:start + rows].all() for start, rows in segments)
+        windows = Windows(torch.tensor(stacked, dtype=torch.float64, device=self.device_), None, self.lookback, horizon,
+                          segments=segments, observed=None if complete else torch.as_tensor(observed, device=self.device_))
         return (batch.y for batch in windows.batches(batch_size))
 
     def score(self, X, y=None) -> float:

@@ -222,6 +222,20 @@ def _regularize(series: SeriesData, grid: pd.DatetimeIndex | None) -> SeriesData
 
 
 # ---------------------------------------------------------------------------- reading
+def _plain_steps(index: pd.Index) -> pd.DatetimeIndex:
+    """Tz-naive timestamps to infer a step from, before the step is known, kept as
+    :func:`read_calendar` keeps them: a period's start; sub-daily tz-aware data in UTC (regular across
+    DST), daily and longer on the local wall clock."""
+    if isinstance(index, pd.PeriodIndex):
+        return pd.DatetimeIndex(index.to_timestamp(how="start"))
+    index = pd.DatetimeIndex(index)
+    if index.tz is None:
+        return index
+    steps = index[1:] - index[:-1]
+    sub_daily = len(steps) > 0 and steps.median() < pd.Timedelta(days=1)
+    return pd.DatetimeIndex(index.tz_convert("UTC").tz_localize(None) if sub_daily else index.tz_localize(None))
+
+
 def read_index(index: pd.Index, freq, missing: str, what: str) -> tuple[Calendar, pd.DatetimeIndex, pd.DatetimeIndex | None]:
     """:func:`read_calendar`, plus under ``missing="mask"`` the regular calendar a gappy index is put on
     (None: no gaps). Under ``"raise"`` exactly :func:`read_calendar`."""
@@ -234,13 +248,7 @@ def read_index(index: pd.Index, freq, missing: str, what: str) -> tuple[Calendar
         except ValueError:
             if index.has_duplicates or not index.is_monotonic_increasing or len(index) < 3:
                 raise
-            if isinstance(index, pd.PeriodIndex):
-                naive = pd.DatetimeIndex(index.to_timestamp(how="start"))
-            elif index.tz is not None:
-                naive = pd.DatetimeIndex(index.tz_convert("UTC").tz_localize(None))
-            else:
-                naive = pd.DatetimeIndex(index)
-            freq = dominant_freq(naive)
+            freq = dominant_freq(_plain_steps(index))
             if freq is None:
                 raise
     calendar, internal = read_calendar(index, freq=freq, what=what)
@@ -321,8 +329,7 @@ def read_long(frame: pd.DataFrame, layout: PanelLayout, freq, missing: str, what
     if freq is None:
         own = {}
         for sid, index, _ in raw:
-            internal = Calendar(freq="", tz=getattr(index, "tz", None) and str(index.tz)).internal(index) \
-                if not isinstance(index, pd.PeriodIndex) else pd.DatetimeIndex(index.to_timestamp(how="start"))
+            internal = _plain_steps(index)
             found = infer_freq(internal) or (dominant_freq(internal) if missing == "mask" else None)
             if found is not None:
                 own.setdefault(to_offset(found).freqstr, []).append(sid)
