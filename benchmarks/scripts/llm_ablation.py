@@ -4,13 +4,15 @@ identical for every arm.
 
     OMP_NUM_THREADS=1 python benchmarks/scripts/llm_ablation.py \
         --out benchmarks/results/llm/ablation_cpu [--seeds 0 1 2 --lookback 192 --llm-layers 4 \
-        --train-stride 8 --max-epochs 2]
+        --train-stride 8 --max-epochs 2 --horizons 96 192 336 720]
 
 Protocol split of ETTh1 (``protocol_split("ETTh1", lookback)``), one model per arm and seed (next-token
-training on tokens of 96 steps, the model's defaults otherwise), test MSE/MAE at H=96 on the scaled
-data. Appends one row per run to ``results.csv`` as soon as it finishes (a rerun skips the rows there).
-``fit_s`` is the whole ``fit`` (training and validation passes), ``infer_s`` the test ``evaluate`` at
-H=96; both are wall times on a shared machine: compare them within one run of this script only.
+training on tokens of 96 steps, the model's defaults otherwise), test MSE/MAE on the scaled data at each
+of ``--horizons`` from the one fit (AutoTimes forecasts every horizon by rolling out its next-token
+model, as in the paper). Appends one row per arm, seed and horizon to ``results.csv`` as soon as it is
+scored (a rerun skips the rows there). ``fit_s`` is the whole ``fit`` (training and validation passes),
+the same on every horizon row of a fit; ``infer_s`` the test ``evaluate`` at that horizon; both are wall
+times on a shared machine: compare them within one run of this script only.
 """
 from __future__ import annotations
 
@@ -25,10 +27,11 @@ from tsforecast import Forecaster, protocol_split
 from tsforecast.bench import machine_description
 from tsforecast.llm import DEFAULT_LLM, parameter_counts
 from tsforecast.models import AutoTimes
+from tsforecast.precision import llm_precision
 
-FIELDS = ["arm", "llm", "llm_layers", "seed", "lookback", "train_stride", "max_epochs", "epochs", "best_epoch",
+FIELDS = ["arm", "llm", "llm_layers", "seed", "horizon", "lookback", "train_stride", "max_epochs", "epochs", "best_epoch",
           "mse", "mae", "n_windows", "val_mse", "trainable", "frozen_blocks", "word_embeddings", "fit_s", "infer_s",
-          "threads", "machine"]
+          "llm_dtype", "threads", "machine"]
 
 
 def arms(llm_layers: int) -> dict[str, tuple[str, int | None]]:
@@ -46,6 +49,7 @@ def main() -> None:
     parser.add_argument("--llm-layers", type=int, default=4)
     parser.add_argument("--train-stride", type=int, default=8)
     parser.add_argument("--max-epochs", type=int, default=2)
+    parser.add_argument("--horizons", type=int, nargs="+", default=[96])
     parser.add_argument("--arms", nargs="+", default=None, help="a subset of the arms (default: all five)")
     args = parser.parse_args()
     out = Path(args.out)
@@ -54,38 +58,41 @@ def main() -> None:
     done = set()
     if results.exists():
         with results.open() as handle:
-            done = {(row["arm"], int(row["seed"])) for row in csv.DictReader(handle)}
+            done = {(row["arm"], int(row["seed"]), int(row.get("horizon") or 96)) for row in csv.DictReader(handle)}
     split = protocol_split("ETTh1", args.lookback)
     table = arms(args.llm_layers)
     for seed in args.seeds:
         for arm in args.arms or table:
-            if (arm, seed) in done:
+            todo = [horizon for horizon in args.horizons if (arm, seed, horizon) not in done]
+            if not todo:
                 continue
             llm, layers = table[arm]
             spec = AutoTimes(llm=llm, llm_layers=layers, train_stride=args.train_stride)
             forecaster = Forecaster(model=spec, lookback=args.lookback, horizon=96, max_epochs=args.max_epochs,
                                     random_state=seed, device="cpu")
             forecaster.fit(split.train, val_df=split.val)
-            started = time.perf_counter()
-            scores = forecaster.evaluate(split.test, horizon=96)
-            infer_s = time.perf_counter() - started
             counts = parameter_counts(forecaster.network_)
             training = forecaster.training_
-            row = {"arm": arm, "llm": llm, "llm_layers": layers, "seed": seed, "lookback": args.lookback,
-                   "train_stride": args.train_stride, "max_epochs": args.max_epochs, "epochs": training.epochs,
-                   "best_epoch": training.best_epoch, "mse": f"{scores['mse']:.4f}", "mae": f"{scores['mae']:.4f}",
-                   "n_windows": scores["n_windows"], "val_mse": f"{min(training.val_loss):.4f}",
-                   "trainable": counts["trainable"], "frozen_blocks": counts["frozen_blocks"],
-                   "word_embeddings": counts["word_embeddings"], "fit_s": f"{forecaster.fit_seconds_:.1f}",
-                   "infer_s": f"{infer_s:.1f}", "threads": torch.get_num_threads(), "machine": machine_description()}
-            new = not results.exists()
-            with results.open("a", newline="") as handle:
-                writer = csv.DictWriter(handle, fieldnames=FIELDS)
-                if new:
-                    writer.writeheader()
-                writer.writerow(row)
-            print(row, flush=True)
-
+            for horizon in todo:
+                started = time.perf_counter()
+                scores = forecaster.evaluate(split.test, horizon=horizon)
+                infer_s = time.perf_counter() - started
+                row = {"arm": arm, "llm": llm, "llm_layers": layers, "seed": seed, "horizon": horizon,
+                       "lookback": args.lookback, "train_stride": args.train_stride, "max_epochs": args.max_epochs,
+                       "epochs": training.epochs, "best_epoch": training.best_epoch, "mse": f"{scores['mse']:.4f}",
+                       "mae": f"{scores['mae']:.4f}", "n_windows": scores["n_windows"],
+                       "val_mse": f"{min(training.val_loss):.4f}", "trainable": counts["trainable"],
+                       "frozen_blocks": counts["frozen_blocks"], "word_embeddings": counts["word_embeddings"],
+                       "fit_s": f"{forecaster.fit_seconds_:.1f}", "infer_s": f"{infer_s:.1f}",
+                       "llm_dtype": llm_precision(torch.device("cpu"), spec.llm_dtype),
+                       "threads": torch.get_num_threads(), "machine": machine_description()}
+                new = not results.exists()
+                with results.open("a", newline="") as handle:
+                    writer = csv.DictWriter(handle, fieldnames=FIELDS)
+                    if new:
+                        writer.writeheader()
+                    writer.writerow(row)
+                print(row, flush=True)
 
 if __name__ == "__main__":
     main()
