@@ -34,12 +34,12 @@ def tiny_spec():
     return AutoTimes(llm="random-llama:16x2", token_len=TOKEN, mlp_hidden_dim=8)
 
 
-def write_tiny(folder, seed=1):
+def write_tiny(folder, seed=1, context=None):
     spec = tiny_spec()
     torch.manual_seed(seed)
     network = spec.build(Dims(1, LOOKBACK, HORIZON, 0))
-    return write_pretrained(folder, network, spec, LOOKBACK, HORIZON, min_context_tokens=2, fine_tune=FINE_TUNE,
-                            training={"note": "random test adapter"})
+    return write_pretrained(folder, network, spec, LOOKBACK, HORIZON, min_context_tokens=2, context=context,
+                            fine_tune=FINE_TUNE, training={"note": "random test adapter"})
 
 
 @pytest.fixture(scope="module")
@@ -143,6 +143,103 @@ def test_zero_shot_errors_say_what_to_do(zero):
         zero.predict(df, future_covariates=df)
     with pytest.raises(ValueError, match="nothing of its own to save"):
         zero.save("unused")
+
+
+# ---------------------------------------------------------------------- the zero-shot context
+@pytest.fixture(scope="module")
+def short_folder(folder, tmp_path_factory):
+    """The same adapter as ``folder``, its config's default context 16 rows (4 tokens) of the 32 look-back."""
+    target = tmp_path_factory.mktemp("pretrained") / "short"
+    target.mkdir()
+    config = json.loads((Path(folder) / "config.json").read_text())
+    assert config["context"] == LOOKBACK  # write_pretrained's default: the look-back
+    (target / "config.json").write_text(json.dumps({**config, "context": 16}))
+    (target / "adapter.safetensors").write_bytes((Path(folder) / "adapter.safetensors").read_bytes())
+    return target
+
+
+def test_context_is_the_same_as_giving_only_the_last_rows(folder, short_folder, zero):
+    df = synthetic_frame(n_rows=60, n_channels=2)
+    short = pretrained(path=short_folder, device="cpu")
+    assert short.context == 16 and short.get_params()["context"] == 16 and short.lookback == LOOKBACK
+    out = short.predict(df, horizon=7)
+    pd.testing.assert_frame_equal(out, zero.predict(df.iloc[-16:], horizon=7), check_exact=True)
+    np.testing.assert_allclose(out["ch0"].to_numpy(), by_hand(folder, df["ch0"].to_numpy()[-16:], 7), rtol=1e-4,
+                               atol=1e-4)
+    assert not np.allclose(out.to_numpy(), zero.predict(df, horizon=7).to_numpy(), rtol=1e-3)
+    # a series shorter than the context reads all its rows floored to whole tokens, as before
+    pd.testing.assert_frame_equal(short.predict(df.iloc[:14], horizon=3), zero.predict(df.iloc[2:14], horizon=3),
+                                  check_exact=True)
+    # evaluate: every window reads the context (16 rows), so 60 - 16 - 4 + 1 windows; lookback is kept
+    result = short.evaluate(df, horizon=4, units="original")
+    errors = [np.abs(short.predict(df.iloc[:t], horizon=4).to_numpy() - df.iloc[t:t + 4].to_numpy())
+              for t in range(16, len(df) - 4 + 1)]
+    assert result["n_windows"] == len(errors) == 41 and short.lookback == LOOKBACK
+    np.testing.assert_allclose(result["mae"], np.mean(errors), rtol=1e-5)
+
+
+def test_context_override_and_its_checks(folder, short_folder):
+    df = monthly(40)
+    wider = pretrained(path=short_folder, device="cpu", context=24)  # the user's choice beats the config's
+    assert wider.context == 24
+    np.testing.assert_allclose(wider.predict(df, horizon=5)["y"].to_numpy(),
+                               by_hand(folder, df["y"].to_numpy()[-24:], 5), rtol=1e-4, atol=1e-4)
+    wider.set_params(context=8)  # takes effect on the loaded forecaster
+    np.testing.assert_allclose(wider.predict(df, horizon=5)["y"].to_numpy(),
+                               by_hand(folder, df["y"].to_numpy()[-8:], 5), rtol=1e-4, atol=1e-4)
+    assert clone(wider).get_params()["context"] == 8
+    with pytest.raises(ValueError, match=r"context=10 rows must be a multiple of token_len=4 from min_context_tokens"
+                                         r"=2 tokens \(8 rows\) to lookback=32; pass e\.g\. context=8"):
+        pretrained(path=short_folder, context=10)
+    with pytest.raises(ValueError, match=r"context=4 rows.*pass e\.g\. context=8"):
+        pretrained(path=short_folder, context=4)
+    with pytest.raises(ValueError, match=r"context=40 rows.*lookback=32; pass e\.g\. context=32"):
+        pretrained(path=short_folder, context=40)
+    with pytest.raises(ValueError, match="context"):
+        pretrained(path=short_folder, context="16")
+    with pytest.raises(ValueError, match="context"):
+        pretrained(path=short_folder, context=True)
+    wider.set_params(context=12)
+    wider.set_params(lookback=8)  # a fine-tune's look-back below the context: the zero-shot read says so
+    with pytest.raises(ValueError, match=r"context=12 rows.*lookback=8; pass e\.g\. context=8"):
+        wider.predict(df)
+
+
+def test_context_in_the_config_round_trips_and_is_checked(folder, tmp_path):
+    written = write_tiny(tmp_path / "written", context=20)
+    assert json.loads((written / "config.json").read_text())["context"] == 20
+    assert read_shipped(path=written).context == 20 and pretrained(path=written, device="cpu").context == 20
+    with pytest.raises(ValueError, match=r"context=18 rows must be a multiple of token_len=4"):
+        write_tiny(tmp_path / "bad", context=18)
+    config = json.loads((written / "config.json").read_text())
+    (written / "config.json").write_text(json.dumps({**config, "context": 36}))
+    with pytest.raises(ValueError, match=r"config\.json is damaged or was edited \(context=36 rows"):
+        read_shipped(path=written)
+
+
+def test_a_config_without_context_reads_the_whole_lookback(folder, tmp_path, zero):
+    old = tmp_path / "old"
+    old.mkdir()
+    config = json.loads((Path(folder) / "config.json").read_text())
+    del config["context"]  # written before the field existed
+    (old / "config.json").write_text(json.dumps(config))
+    (old / "adapter.safetensors").write_bytes((Path(folder) / "adapter.safetensors").read_bytes())
+    assert read_shipped(path=old).context == LOOKBACK
+    f = pretrained(path=old, device="cpu")
+    assert f.context == LOOKBACK
+    df = monthly(50)
+    np.testing.assert_allclose(f.predict(df, horizon=4)["y"].to_numpy(), by_hand(folder, df["y"].to_numpy()[-32:], 4),
+                               rtol=1e-4, atol=1e-4)
+    # a forecaster built without pretrained() (context None) takes the config's, cut to a lower lookback
+    bare = PretrainedForecaster(path=old, model=tiny_spec(), lookback=16, horizon=HORIZON, device="cpu")
+    np.testing.assert_allclose(bare.predict(df, horizon=4)["y"].to_numpy(),
+                               by_hand(folder, df["y"].to_numpy()[-16:], 4), rtol=1e-4, atol=1e-4)
+
+
+def test_fine_tuning_reads_the_lookback_not_the_context(short_folder):
+    df = synthetic_frame(n_rows=120, n_channels=1)
+    tuned = pretrained(path=short_folder, device="cpu").set_params(random_state=0).fit(df)
+    assert tuned.dims_.lookback == LOOKBACK and len(tuned.histories_[0]) == LOOKBACK
 
 
 # ---------------------------------------------------------------------- loading

@@ -9,14 +9,18 @@ fingerprint recorded at pretraining (:func:`tsforecast.llm.check_backbone`).
 * ``predict(df, horizon=12)`` forecasts every series of ``df`` zero-shot: a wide frame (each column a
   channel) or a long frame (``id_col``, ``time_col``, targets), any columns, any calendar; each channel
   is forecast on its own (AutoTimes is channel-independent), each series from its own last date, and
-  the output mirrors the input's layout. The context is the last ``min(rows, lookback)`` rows, floored
-  to whole tokens; at least ``min_context_tokens`` tokens.
+  the output mirrors the input's layout. The context is the last ``min(rows, context)`` rows, floored
+  to whole tokens; at least ``min_context_tokens`` tokens. ``context`` (rows, a multiple of ``token_len``
+  from ``min_context_tokens`` tokens to ``lookback``) defaults to the shipped config's; choose another with
+  ``pretrained(context=...)`` or ``set_params(context=...)``. The shipped adapter's default was chosen on
+  validation data (``benchmarks/scripts/pretrained_context.py``, ``benchmarks/results/pretrained/context.md``).
 * ``evaluate(df)`` scores every window of ``df`` zero-shot (see :meth:`PretrainedForecaster.evaluate`).
 * ``fit(df)`` fine-tunes, starting from the shipped adapter with the shipped fine-tuning settings for
   the training parameters left at None; afterwards it is an ordinary fitted Forecaster.
 
 The config.json keys: ``name``, ``spec`` (the AutoTimes params, or ``{"name": "autotimes", "params":
-{...}}``), ``lookback`` (the longest context, a multiple of ``token_len``), ``horizon`` (the default
+{...}}``), ``lookback`` (the longest context, a multiple of ``token_len``; also the fine-tune's look-back),
+``context`` (the zero-shot context in rows; absent in older folders: ``lookback``), ``horizon`` (the default
 forecast length), ``min_context_tokens``, ``fine_tune`` (the fine-tune's training settings ``max_epochs``,
 ``batch_size``, ``learning_rate``, ``patience``, ``lr_schedule``, and model params such as
 ``train_stride``, which :func:`pretrained` sets on the forecaster's model), ``backbone`` (the network's
@@ -88,6 +92,8 @@ class Shipped:
     lookback: int
     horizon: int
     min_context_tokens: int
+    #: the zero-shot context (rows) by default; ``lookback`` for folders written before the field existed
+    context: int
     #: the training settings of a fine-tune (``max_epochs``, ``learning_rate``, ...)
     fine_tune: dict = field(default_factory=dict)
     #: the model parameters of a fine-tune (e.g. ``train_stride``), set on the forecaster's model
@@ -147,6 +153,7 @@ def read_shipped(name: str = DEFAULT_NAME, path=None) -> Shipped:
             raise ValueError("spec has timestamps=True; a zero-shot forecaster reads no timestamps (any calendar)")
         lookback, horizon = int(config["lookback"]), int(config["horizon"])
         min_tokens = int(config.get("min_context_tokens", 2))
+        context = config.get("context", lookback)  # older folders: the whole look-back, as before
         fine_tune = dict(config.get("fine_tune") or {})
         spec_names = type(spec)._get_param_names()
         unknown = sorted(k for k in fine_tune if k not in _FINE_TUNE_KEYS and k not in spec_names)
@@ -159,11 +166,29 @@ def read_shipped(name: str = DEFAULT_NAME, path=None) -> Shipped:
         if lookback % int(spec.token_len) or min_tokens < 1 or min_tokens * int(spec.token_len) > lookback:
             raise ValueError(f"lookback {lookback} must be a multiple of token_len {spec.token_len} and hold at "
                              f"least min_context_tokens={min_tokens} tokens")
+        context = check_context(context, int(spec.token_len), min_tokens, lookback, "context")
     except (KeyError, TypeError, ValueError) as err:
         detail = f"missing key {err.args[0]!r}" if isinstance(err, KeyError) else str(err)
         raise ValueError(f"{config_path} is damaged or was edited ({detail}); reinstall tsforecast or rewrite "
                          "the folder") from None
-    return Shipped(folder, config, spec, lookback, horizon, min_tokens, fine_tune, fine_tune_spec)
+    return Shipped(folder, config, spec, lookback, horizon, min_tokens, context, fine_tune, fine_tune_spec)
+
+
+def check_context(context, token_len: int, min_tokens: int, lookback: int, name: str = "context") -> int:
+    """``context`` as an int: a multiple of ``token_len`` rows from ``min_tokens`` tokens to ``lookback``."""
+    low = min_tokens * token_len
+    valid = [n for n in range(low, lookback + 1, token_len)]
+    if isinstance(context, (bool, np.bool_)) or not isinstance(context, (int, np.integer)):
+        raise ValueError(f"{name} must be an int number of rows, got {context!r}; pass one of {valid[0]}, "
+                         f"{valid[1] if len(valid) > 1 else valid[0]}, ... {valid[-1]} (whole tokens of {token_len} "
+                         f"steps), or None for the shipped default")
+    context = int(context)
+    if context % token_len or not low <= context <= lookback:
+        nearest = min(valid, key=lambda n: (abs(n - context), n))
+        raise ValueError(f"{name}={context} rows must be a multiple of token_len={token_len} from "
+                         f"min_context_tokens={min_tokens} tokens ({low} rows) to lookback={lookback}; pass e.g. "
+                         f"{name}={nearest}")
+    return context
 
 
 def _spec_from_json(name: str, params: dict) -> ModelSpec:
@@ -194,33 +219,41 @@ def load_adapter(network: torch.nn.Module, shipped: Shipped) -> None:
 
 
 def write_pretrained(folder, network: torch.nn.Module, spec: ModelSpec, lookback: int, horizon: int, *,
-                     name: str = DEFAULT_NAME, min_context_tokens: int = 2, fine_tune: dict | None = None,
-                     training: dict | None = None) -> Path:
+                     name: str = DEFAULT_NAME, min_context_tokens: int = 2, context: int | None = None,
+                     fine_tune: dict | None = None, training: dict | None = None) -> Path:
     """Write a pretrained folder (``config.json``, ``adapter.safetensors``) from an AutoTimes network,
-    e.g. ``write_pretrained(path, f.network_, f.model_, f.lookback, 24, ...)`` after a pretraining fit."""
+    e.g. ``write_pretrained(path, f.network_, f.model_, f.lookback, 24, ...)`` after a pretraining fit.
+    ``context``: the default zero-shot context in rows (None: ``lookback``)."""
+    context = lookback if context is None else check_context(context, int(spec.token_len), int(min_context_tokens),
+                                                             int(lookback))
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in network.trainable_state_dict().items()}
     save_file(tensors, str(folder / ADAPTER_FILE))
     params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in spec.get_params(deep=False).items()}
     config = {"name": name, "spec": {"name": spec.name, "params": params}, "lookback": int(lookback),
-              "horizon": int(horizon), "min_context_tokens": int(min_context_tokens), "fine_tune": fine_tune or {},
+              "context": int(context), "horizon": int(horizon), "min_context_tokens": int(min_context_tokens),
+              "fine_tune": fine_tune or {},
               "backbone": network.backbone_reference, "training": training or {}}
     (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2))
     read_shipped(path=folder)  # what was written must read back
     return folder
 
 
-def pretrained(name: str = DEFAULT_NAME, device: str = "auto", path=None) -> "PretrainedForecaster":
+def pretrained(name: str = DEFAULT_NAME, device: str = "auto", path=None, context: int | None = None
+               ) -> "PretrainedForecaster":
     """The pretrained forecaster ``name`` (``list_pretrained()``), ready to forecast any series zero-shot:
     ``tsforecast.pretrained().predict(df, horizon=12)``. ``path``: a folder written by
-    :func:`write_pretrained` instead of the shipped one. The first call loads the LLM (the default
-    one's one-time conversion takes about 30 s); later calls in the process reuse it."""
+    :func:`write_pretrained` instead of the shipped one. ``context``: the zero-shot context in rows (a
+    multiple of the token length, up to the look-back); None takes the shipped config's. The first call
+    loads the LLM (the default one's one-time conversion takes about 30 s); later calls in the process
+    reuse it."""
     shipped = read_shipped(name, path)
     # the fine-tuning model parameters (a training stride) change no zero-shot forecast
     model = clone(shipped.spec).set_params(**shipped.fine_tune_spec)
     forecaster = PretrainedForecaster(name=name, path=path, model=model, lookback=shipped.lookback,
-                                      horizon=shipped.horizon, device=device)
+                                      horizon=shipped.horizon, device=device,
+                                      context=shipped.context if context is None else context)
     forecaster._load_zero_shot()
     return forecaster
 
@@ -240,16 +273,21 @@ class PretrainedForecaster(Forecaster):
     name, path : which pretrained forecaster (see :func:`pretrained`).
     model, lookback, horizon : the shipped spec, the longest context and the default horizon (set by
         :func:`pretrained` from config.json; ``lookback`` is also the fine-tuning look-back).
+    context : the zero-shot context in rows: each series is forecast from its last ``min(rows, context)``
+        rows floored to whole tokens. A multiple of ``token_len`` from ``min_context_tokens`` tokens to
+        ``lookback``; None (or :func:`pretrained`'s default) takes the shipped config's. A fine-tune
+        (``fit``) reads ``lookback`` rows, as any Forecaster.
     The other parameters are the :class:`Forecaster`'s.
     """
 
-    _parameter_constraints = {**PARAMETER_CONSTRAINTS, "name": [str], "path": [str, os.PathLike, None]}
+    _parameter_constraints = {**PARAMETER_CONSTRAINTS, "name": [str], "path": [str, os.PathLike, None],
+                              "context": [*PARAMETER_CONSTRAINTS["lookback"], None]}
 
     def __init__(self, name=DEFAULT_NAME, path=None, model=None, lookback=None, horizon=None, *, max_epochs=None,
                  batch_size=None, learning_rate=None, patience=None, lr_schedule=None, validation_fraction=0.1,
                  freq=None, time_features="auto", season_length=None, interval_method="split", id_col="unique_id",
                  time_col="ds", target_cols=None, future_covariates=None, past_covariates=None, missing="raise",
-                 random_state=None, device="auto", precision="fp32", verbose=0):
+                 random_state=None, device="auto", precision="fp32", verbose=0, context=None):
         super().__init__(model=model, lookback=lookback, horizon=horizon, max_epochs=max_epochs,
                          batch_size=batch_size, learning_rate=learning_rate, patience=patience,
                          lr_schedule=lr_schedule, validation_fraction=validation_fraction, freq=freq,
@@ -259,6 +297,7 @@ class PretrainedForecaster(Forecaster):
                          random_state=random_state, device=device, precision=precision, verbose=verbose)
         self.name = name
         self.path = path
+        self.context = context
 
     # ------------------------------------------------------------------ the shipped state
     def _shipped(self) -> Shipped:
@@ -277,6 +316,7 @@ class PretrainedForecaster(Forecaster):
         spec = self._spec()
         if self.lookback % int(spec.token_len):
             raise ValueError(f"lookback={self.lookback} must be a multiple of token_len={spec.token_len}")
+        self._zero_shot_context(shipped)  # a bad context fails here, not at the first predict
         self.device_ = resolve_device(self.device)
         dims = Dims(n_channels=1, lookback=self.lookback, horizon=self.horizon, n_time_features=0)
         key = (*shipped.key(), json.dumps(spec.get_params(deep=False), sort_keys=True, default=str), self.lookback,
@@ -305,6 +345,15 @@ class PretrainedForecaster(Forecaster):
         shipped = self._shipped()
         return shipped.min_context_tokens * int(self.model_.token_len)
 
+    def _zero_shot_context(self, shipped: Shipped | None = None) -> int:
+        """The zero-shot context in rows: ``context``, else the shipped default; checked (read at each use,
+        so ``set_params(context=...)`` on a loaded forecaster takes effect)."""
+        shipped = self._shipped() if shipped is None else shipped
+        token = int(shipped.spec.token_len)
+        # None: the shipped default, cut to a lookback set lower (as the zero-shot read did before ``context``)
+        context = min(shipped.context, int(self.lookback) // token * token) if self.context is None else self.context
+        return check_context(context, token, shipped.min_context_tokens, int(self.lookback))
+
     def _read_any(self, X, what: str, keep: bool = False) -> Panel:
         """``X`` read as fit reads data (its own columns and calendar); ``keep``: record its columns as fit
         does (``frame_columns_``), else nothing of it is kept."""
@@ -331,7 +380,7 @@ class PretrainedForecaster(Forecaster):
         """Forecast ``horizon`` steps (default: the shipped horizon) after each series of ``X``.
 
         Zero-shot (before ``fit``): ``X`` is required, wide or long, any columns; each channel of each
-        series is forecast on its own from its last ``min(rows, lookback)`` rows floored to whole tokens
+        series is forecast on its own from its last ``min(rows, context)`` rows floored to whole tokens
         (at least ``min_context_tokens`` tokens), scaled by a scaler fitted on those rows (the network
         normalizes every window itself, so the scaler changes the forecast only by float32 rounding; it
         keeps large values in range). ``ids``: only these series of a long ``X``. ``level`` needs a
@@ -387,22 +436,22 @@ class PretrainedForecaster(Forecaster):
         return to_output(blocks, panel.long, panel.layout.id_col, panel.layout.time_col)
 
     def _contexts_zero_shot(self, series: list[SeriesData]) -> list[SeriesData]:
-        """Each series' last ``min(rows, lookback)`` rows, floored to whole tokens."""
-        token, minimum = int(self.model_.token_len), self._min_context()
-        short = [s for s in series if min(len(s), self.lookback) // token * token < minimum]
+        """Each series' last ``min(rows, context)`` rows, floored to whole tokens."""
+        token, minimum, context = int(self.model_.token_len), self._min_context(), self._zero_shot_context()
+        short = [s for s in series if min(len(s), context) // token * token < minimum]
         if short:
             counts = ", ".join(f"{'' if s.id is None else repr(s.id) + ': '}{len(s)}" for s in short[:5])
             raise ValueError(f"the pretrained model needs at least {minimum} rows of history per series "
                              f"({minimum // token} tokens of {token} steps); {len(short)} series have fewer "
                              f"(rows: {counts}); give at least {minimum} rows, or leave those series out")
-        return [s.tail_from(len(s) - min(len(s), self.lookback) // token * token) for s in series]
+        return [s.tail_from(len(s) - min(len(s), context) // token * token) for s in series]
 
     # ------------------------------------------------------------------ zero-shot evaluate
     def evaluate(self, X, horizon=None, batch_size=None, units="scaled", per_step=False, level=None) -> dict:
         """Score the forecasts from every stride-1 window of ``X`` (:meth:`Forecaster.evaluate`).
 
-        Zero-shot (before ``fit``): every window reads the full context (``lookback`` rows, so each
-        series needs ``lookback + horizon`` rows), and each series of ``X`` is scaled by a scaler
+        Zero-shot (before ``fit``): every window reads the full zero-shot context (``context`` rows, so
+        each series needs ``context + horizon`` rows), and each series of ``X`` is scaled by a scaler
         fitted on all of its rows in ``X`` (``units="scaled"`` figures are in those units; the
         forecasts themselves do not depend on it beyond float32 rounding). MASE's denominator is the
         in-sample seasonal-naive MAE of each series' rows in ``X``. So a fine-tuned copy can be scored on
@@ -424,7 +473,10 @@ class PretrainedForecaster(Forecaster):
     @contextlib.contextmanager
     def _fitted_on(self, X):
         saved = {k: self.__dict__[k] for k in self._DATA_STATE if k in self.__dict__}
+        lookback = self.lookback
         try:
+            # Forecaster.evaluate cuts its windows at ``lookback`` rows: the zero-shot context for this call
+            self.lookback = self._zero_shot_context()
             panel = self._read_any(X, "evaluation data", keep=True)
             roles = panel.roles
             self.layout_, self.roles_, self.long_ = panel.layout, roles, panel.long
@@ -446,6 +498,7 @@ class PretrainedForecaster(Forecaster):
             self.mase_season_ = scales[0][1]
             yield
         finally:
+            self.lookback = lookback
             for key in self._DATA_STATE:
                 self.__dict__.pop(key, None)
             self.__dict__.update(saved)
@@ -486,6 +539,6 @@ class PretrainedForecaster(Forecaster):
                              f"tsforecast.pretrained({self.name!r}), or fine-tune it (fit(df)) and save that")
         from .io import save_forecaster
 
-        plain = Forecaster.__new__(Forecaster)  # io saves the Forecaster's params, which lack name and path
-        plain.__dict__.update({k: v for k, v in self.__dict__.items() if k not in ("name", "path")})
+        plain = Forecaster.__new__(Forecaster)  # io saves the Forecaster's params, which lack name, path, context
+        plain.__dict__.update({k: v for k, v in self.__dict__.items() if k not in ("name", "path", "context")})
         save_forecaster(plain, path)

@@ -139,6 +139,10 @@ def run(out: Path, only: list[str] | None, llm_path: Path | None = None) -> pd.D
     llm, tag, load_s, why = load_llm(llm_path)
     if llm is None:
         raise SystemExit(f"the pretrained LLM is not available: {why}")
+    # `full` is the whole look-back (192 rows), as in the committed table; the shipped default context
+    # (24 rows, chosen later on validation) would make it another short context. The other columns
+    # slice their own contexts, shorter than either.
+    llm.set_params(context=llm.lookback)
     if int(llm.model_.token_len) != TOKEN:
         raise SystemExit(f"this protocol is written for tokens of {TOKEN} steps; the adapter has "
                          f"{llm.model_.token_len}: adjust TOKEN")

@@ -208,6 +208,9 @@ def export(args, forecaster, summary: dict, seconds: float) -> None:
         "name": NAME,
         "spec": spec,
         "lookback": LOOKBACK,
+        # a new adapter reads its whole look-back until its own context is chosen on validation
+        # (benchmarks/scripts/pretrained_context.py), then written here by hand, as for the shipped one
+        "context": LOOKBACK,
         "horizon": HORIZON,
         "min_context_tokens": MIN_CONTEXT_TOKENS,
         "fine_tune": {"learning_rate": args.ft_lr, "max_epochs": args.ft_epochs, "batch_size": args.ft_batch,

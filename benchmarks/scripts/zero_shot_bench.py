@@ -252,6 +252,9 @@ def run(out: Path, models: list[str], only: list[str] | None, llm_path: Path | N
             models = [m for m in models if m != "llm"]
         else:
             import torch
+            context = llm._zero_shot_context()  # the rows it reads: a new default context re-runs the column
+            if context != llm.lookback:
+                config["llm"] += f"|context={context}"
             meta["llm"] = {"config": config["llm"], "load_seconds": round(load_s, 2),
                            "torch_threads": torch.get_num_threads(), "device": str(llm.device_),
                            "llm_dtype": str(getattr(llm.network_, "llm_dtype", "?")),
@@ -354,7 +357,7 @@ def tables(results: pd.DataFrame, config: dict) -> tuple[str, dict]:
         t = llm_rows.groupby("series").agg(n_train=("n_train", "max"), seconds=("seconds", "mean"))
         t = t.reindex([s for s in order if s in t.index])
         lines += ["", "Zero-shot LLM predict time per series (mean over its 3 origins; context = the rows before the "
-                  "origin, the last 192 used):", "", "| series | rows before the last origin | seconds |",
+                  "origin, of which it reads its zero-shot context: 24 rows by default, see meta.json):", "", "| series | rows before the last origin | seconds |",
                   "|---|---:|---:|"]
         lines += [f"| {s} | {int(r['n_train'])} | {r['seconds']:.3f} |" for s, r in t.iterrows()]
     return "\n".join(lines), summary
@@ -395,7 +398,8 @@ def write_readme(out: Path, results: pd.DataFrame, command: str) -> None:
         f"Machine: {machine()}; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}; statsmodels "
         f"{statsmodels.__version__}, pandas {pd.__version__}, numpy {np.__version__}. {llm_note}",
         "## MASE (mean over the 3 origins; bold: the lowest)", table,
-        ("## Probe: noise-free patterns (`probe.csv`; MAE / std of the 192-row context, one period ahead)\n\n"
+        ("## Probe: noise-free patterns (`probe.csv`; 192 rows given, of which the LLM reads its zero-shot context; "
+          "MAE / std of those 192 rows, one period ahead)\n\n"
          + markdown(pd.read_csv(out / "probe.csv"))) if (out / "probe.csv").exists()
         and "llm" in meta else "",
         ("## Reading\n\n" + reading) if reading else ""] if part)

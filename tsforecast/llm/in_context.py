@@ -11,7 +11,7 @@ the caller; this module forecasts with whatever earlier rows it is given.
   front of the fitted look-back, carrying their own timestamps, and the forecast grows the context one
   token per step over the KV cache (``network.growing_forecast``).
 * The shipped pretrained forecaster, zero-shot (``tsforecast.pretrained()`` before any fit): one series of
-  one column at a time; the context is what ``predict`` would read (the last ``min(rows, lookback)`` rows of
+  one column at a time; the context is what ``predict`` would read (the last ``min(rows, context)`` rows of
   ``X``, floored to whole tokens) and the prompt is added in front of it, so the prompt extends the context
   beyond the look-back. The forecast is ``predict``'s own rollout over the prompt + context window
   (for the shipped ``rollout="sliding"``, the window slides one token per forecast token, so a long horizon
@@ -143,7 +143,8 @@ def _zero_shot_forecast(forecaster, prompt, X, horizon) -> pd.DataFrame:
                          f"forecaster serves one column at a time: pass X[[{targets[0]!r}]] and its prompt "
                          f"prompt[[{targets[0]!r}]]")
     series = panel.series[0]
-    n_context = min(len(series), forecaster.lookback) // token * token  # the read ensured the minimum
+    # the rows predict reads (its zero-shot context); the read ensured the minimum
+    n_context = min(len(series), forecaster._zero_shot_context()) // token * token
     context = series.tail_from(len(series) - n_context)
     values = context.values
     if prompt is not None:
