@@ -101,6 +101,40 @@ def test_adaptive_tracker_has_no_look_ahead(feedback):
     assert np.array_equal(radii[0][t + 1, :, 0], radii[1][t + 1, :, 0]) == (feedback == "window")
 
 
+def test_adaptive_tracker_with_several_steps_has_no_look_ahead():
+    rng = np.random.default_rng(6)
+    scores = rng.exponential(size=(60, H, 2))
+    t = 30
+    after_t = np.arange(60)[:, None] + np.arange(1, H + 1)[None, :] > t
+    corrupted = np.where(after_t[..., None], 100 * scores, scores)
+    radii = [QuantileTracker(np.ones((2, H, 2)), [0.01, 0.1, 1.0], (80, 95)).radii(s) for s in (scores, corrupted)]
+    np.testing.assert_array_equal(radii[0][:t + 1], radii[1][:t + 1])
+    assert not np.array_equal(radii[0][t + 1:], radii[1][t + 1:])
+
+
+def _expert_weights(scores, steps):
+    tracker = QuantileTracker(np.full((1, 1, 1), np.quantile(scores[:500], 0.8)), list(steps), (80,), rate=1.0,
+                              mix=0.01)
+    radii = tracker.radii(scores[:, None, None])[:, 0, 0, 0]
+    weight = np.exp(tracker.log_weight[:, 0, 0, 0])
+    return radii, weight / weight.sum()
+
+
+def test_expert_weights_favour_the_small_step_when_errors_are_stable_and_follow_a_shift():
+    steps = (0.01, 0.2)
+    rng = np.random.default_rng(0)
+    stable = np.abs(rng.normal(size=4000))
+    radii, weight = _expert_weights(stable, steps)
+    assert weight[0] > 0.6  # the steady tracker wins on i.i.d. errors ...
+    assert radii[2000:].std() < 0.7 * QuantileTracker(np.full((1, 1, 1), 1.28), 0.2, (80,)).radii(
+        stable[:, None, None])[2000:, 0, 0, 0].std()  # ... and the issued radii are steadier than the fast one's
+    shifted = np.concatenate([stable[:2000], 4 * stable[2000:]])
+    radii, weight = _expert_weights(shifted, steps)
+    assert weight[1] > 0.5  # after the noise quadruples the fast tracker takes over
+    late = slice(2500, None)
+    assert abs((shifted[late] <= radii[late]).mean() - 0.8) < 0.05
+
+
 def test_adaptive_evaluate_ignores_targets_after_the_last_origin(fitted):
     f, data = fitted
     f = Forecaster(**{**f.get_params(), "interval_method": "adaptive"}).fit(data.iloc[:700], val_df=data.iloc[700 - L:])
@@ -167,6 +201,19 @@ def test_intervals_do_not_depend_on_which_horizons_were_asked_before():
     for horizon in (2 * H, H // 2, H):
         pd.testing.assert_frame_equal(first.predict(horizon=horizon, level=[80, 95]),
                                       second.predict(horizon=horizon, level=[80, 95]), check_exact=True)
+
+
+def test_evaluate_counts_ties_with_the_radius_as_calibration_does(fitted):
+    # On its own calibration windows one score per step and channel IS the radius: each is inside
+    # (score <= radius), as the conformal rank counts it, not on either side by float64 rounding.
+    f, data = fitted
+    calibration = data.iloc[700 - L:800]
+    scores = f.intervals_.scores[H].astype(np.float64)
+    for level in (80, 95):
+        radius = conformal_quantile(scores, level)
+        expected = 100 * (scores <= radius).mean()
+        assert f.evaluate(calibration, level=[level])[f"coverage_{level}"] == pytest.approx(expected, abs=1e-9)
+        assert expected >= level
 
 
 @pytest.mark.parametrize("units", ["scaled", "original"])

@@ -99,8 +99,9 @@ class Forecaster(BaseEstimator):
         How ``predict(level=...)`` and ``evaluate(X, level=...)`` build conformal prediction intervals
         from the calibration windows that ``fit`` scores (the validation windows; see
         :mod:`tsforecast.intervals`): ``"split"`` a static quantile of their errors per step and
-        channel; ``"adaptive"`` quantile tracking that keeps updating from forecasts whose targets have
-        since been observed, so coverage holds under drift.
+        channel; ``"adaptive"`` quantile trackers at several step sizes, weighted by their recent
+        pinball losses, that keep updating from forecasts whose targets have since been observed, so
+        coverage holds under drift.
     id_col, time_col : str
         The series id and time columns of a long frame (``"unique_id"``, ``"ds"``); a frame with an
         ``id_col`` column is read as long.
@@ -778,12 +779,13 @@ class Forecaster(BaseEstimator):
                                          "mase_scale": mase[owner][:, None]}
             scorer.update(batch.y, forecast, original, mask=batch.y_observed, **per_window)
             if rule is not None:
-                radii = rule((forecast - batch.y).abs().cpu().numpy())  # the scores as calibration computes them
+                errors = (forecast - batch.y).abs().cpu().numpy()  # the scores as calibration computes them
+                radii = rule(errors)
                 point = forecast.double().cpu().numpy()[:, None]
                 mask = None if batch.y_observed is None else batch.y_observed.cpu().numpy()
                 window_scale = None if one else scales[owner][:, None].cpu().numpy()
                 interval_scores.update(batch.y.double().cpu().numpy(), point - radii, point + radii,
-                                       scale=window_scale, mask=mask)
+                                       scale=window_scale, mask=mask, hits=errors[:, None] <= radii)
         result = scorer.result()
         if interval_scores is not None:
             result.update(interval_scores.result())

@@ -19,18 +19,26 @@ drifts, so the scores are not exactly exchangeable: the guarantee is a guide, wh
 measures (benchmarks/README.md, ``results/intervals``).
 
 Adaptive (``interval_method="adaptive"``): conformal quantile tracking (the "P" part of conformal
-PID control, Angelopoulos, Barber & Bates 2023; online gradient descent on the pinball loss). Per
-level, step and channel, ``q <- q + eta * (miss - alpha)``, where ``miss`` is whether a forecast whose
-target has since been observed missed: its score exceeded the radius it was given (so the long-run
-miss rate of the issued intervals is alpha); ``eta = ADAPTIVE_STEP x`` the mean calibration score of
-that step and channel. Feedback is delayed as the data arrive: step ``h`` of the forecast made at
-origin ``s`` updates ``q`` at origin ``s + h``, when its target is known (``ADAPTIVE_FEEDBACK =
-"step"``; ``"window"`` waits for the whole window, ``s + H``), so a forecast only ever uses targets
-observed by its origin. ``q`` starts from the split quantile, walks the calibration windows in time
-order, and then walks the windows of the data being scored (``evaluate``) or, in ``predict(X)``, the
-windows of ``X`` whose targets are all in ``X``. Radii are ``max(q, 0)``, made non-decreasing in the
-level so that intervals nest. The step size and feedback were chosen on validation data only (see
-``ADAPTIVE_STEP``).
+PID control, Angelopoulos, Barber & Bates 2023; online gradient descent on the pinball loss), run at
+several step sizes at once and combined by how well each has done lately (the expert aggregation of
+Gibbs & Candes 2024, "Conformal inference for online prediction with arbitrary distribution shifts",
+applied to quantile trackers rather than to the level). Per level, step and channel, each tracker
+``k`` updates ``q_k <- q_k + eta_k * (miss_k - alpha)``, where ``miss_k`` is whether a forecast whose
+target has since been observed missed the radius tracker ``k`` gave it (so each tracker's long-run
+miss rate is alpha); ``eta_k = ADAPTIVE_STEPS[k] x`` the mean calibration score of that step and
+channel. The radius issued is the weighted mean of the trackers' radii, with weights proportional to
+``exp(-ADAPTIVE_RATE x`` each tracker's past pinball losses in units of that mean score), mixed with
+``ADAPTIVE_MIX`` of the uniform weights after every update so that a tracker that was poor in one
+regime can take over in the next. Small steps give steady, narrow radii when the errors are stable;
+large steps follow a shift quickly; the weights pick between them as the data go. Feedback is
+delayed as the data arrive: step ``h`` of the forecast made at origin ``s`` updates the trackers at
+origin ``s + h``, when its target is known (``ADAPTIVE_FEEDBACK = "step"``; ``"window"`` waits for the
+whole window, ``s + H``), so a forecast only ever uses targets observed by its origin. Every ``q_k``
+starts from the split quantile, walks the calibration windows in time order, and then walks the
+windows of the data being scored (``evaluate``) or, in ``predict(X)``, the windows of ``X`` whose
+targets are all in ``X``. Radii are ``max(q_k, 0)``, made non-decreasing in the level so that
+intervals nest. The steps, rate and feedback were chosen on validation data only (see
+``ADAPTIVE_STEPS``).
 
 Horizons beyond the calibrated one (a rollout): the calibration rows are kept (original units, with
 their timestamps), and the scores of a longer horizon are computed from them on first request and
@@ -51,12 +59,17 @@ import pandas as pd
 
 INTERVAL_METHODS = ("split", "adaptive")
 
-#: The adaptive step size, as a fraction of each step and channel's mean calibration score. Chosen on
-#: the protocol's VALIDATION periods (AR(96), H=96, the 5 benchmark datasets: calibrate on the end of
-#: the training split, walk the validation windows), never on test figures; see
-#: benchmarks/scripts/interval_coverage.py and benchmarks/README.md.
-ADAPTIVE_STEP = 0.02
-#: When a forecast's errors update the tracker: "step" (step h at origin + h) or "window" (at origin + H).
+#: The adaptive trackers' step sizes, as fractions of each step and channel's mean calibration score,
+#: the rate of their weights and the share of uniform weight mixed in after each update. Chosen on the
+#: protocol's VALIDATION periods (AR(96), H=96, the 5 benchmark datasets: calibrate on the end of the
+#: training split, walk the validation windows), never on test figures: the rule "lowest mean Winkler
+#: score relative to split among the settings within +-3 points of nominal on every dataset and level"
+#: (benchmarks/scripts/interval_coverage.py --tune; benchmarks/README.md). One step (e.g. ``(0.02,)``)
+#: is plain quantile tracking.
+ADAPTIVE_STEPS = (0.0025, 0.005, 0.01, 0.02, 0.04, 0.08)
+ADAPTIVE_RATE = 0.3
+ADAPTIVE_MIX = 0.01
+#: When a forecast's errors update the trackers: "step" (step h at origin + h) or "window" (at origin + H).
 ADAPTIVE_FEEDBACK = "step"
 
 
@@ -147,31 +160,41 @@ def nest(radii: np.ndarray, axis: int) -> np.ndarray:
 
 # ---------------------------------------------------------------------------- adaptive
 class QuantileTracker:
-    """Conformal quantile tracking with delayed feedback, for levels x steps x channels.
+    """Conformal quantile trackers at several step sizes, combined by exponential weights on their
+    pinball losses, with delayed feedback, for levels x steps x channels.
 
     ``radii(scores)`` takes the scores ``(B, H, C)`` of consecutive forecast origins (time order) and
     returns the radius each forecast was given. Each update uses only targets observed by then:
     with ``feedback="step"`` step ``h`` of the forecast made at origin ``s`` is applied at origin
     ``s + h`` (when that target is known); with ``"window"`` all its steps at ``s + H`` (when its whole
-    window is known).
+    window is known). ``step`` is one step size per tracker, each ``(L, H, C)`` or broadcastable (one
+    tracker: plain quantile tracking); ``unit`` scales the pinball losses of the weights (the mean
+    calibration score; ones by default).
     """
 
-    def __init__(self, q0: np.ndarray, step: np.ndarray, levels: tuple[float, ...], feedback: str = "step"):
-        self.q = np.array(q0, dtype=np.float64)  # (L, H, C)
-        n_levels, horizon, n_channels = self.q.shape
-        self.step = np.broadcast_to(np.asarray(step, dtype=np.float64), self.q.shape)
-        self.alpha = (1.0 - np.asarray(levels, dtype=np.float64) / 100.0)[:, None, None]
+    def __init__(self, q0: np.ndarray, step, levels: tuple[float, ...], feedback: str = "step",
+                 rate: float = ADAPTIVE_RATE, mix: float = ADAPTIVE_MIX, unit: np.ndarray | None = None):
+        q0 = np.asarray(q0, dtype=np.float64)  # (L, H, C)
+        n_levels, horizon, n_channels = q0.shape
+        steps = [np.broadcast_to(np.asarray(k, dtype=np.float64), q0.shape) for k in
+                 (step if isinstance(step, (list, tuple)) else [step])]
+        self.q = np.repeat(q0[None], len(steps), axis=0)  # (K, L, H, C)
+        self.step = np.stack(steps)
+        self.unit = np.ones(q0.shape) if unit is None else np.broadcast_to(np.asarray(unit, dtype=np.float64), q0.shape)
+        self.log_weight = np.full(self.q.shape, -math.log(len(steps)))
+        self.rate, self.mix = float(rate), float(mix)
+        self.alpha = (1.0 - np.asarray(levels, dtype=np.float64) / 100.0)[:, None]  # (L, 1)
         self.delays = np.arange(1, horizon + 1) if feedback == "step" else np.full(horizon, horizon)
-        self.steps = np.arange(horizon)
-        # the forecasts of the last `horizon` origins (ring buffer): scores, radii used, origin (-1: none)
+        # the forecasts of the last `horizon` origins (ring buffer): scores, each tracker's radii, origin (-1: none)
         self.scores = np.zeros((horizon, horizon, n_channels))
-        self.used = np.zeros((horizon, n_levels, horizon, n_channels))
+        # float32: with 6 trackers this buffer is horizon^2 x 12 x channels values (H=720, 21 channels: 0.5 GB)
+        self.used = np.zeros((horizon, len(steps), n_levels, horizon, n_channels), dtype=np.float32)
         self.origin = np.full(horizon, -1)
         self.clock = 0  # the current origin
 
     def _observe(self) -> None:
         """Apply the targets observed at the current origin: step h of the origin ``clock - delay_h``."""
-        horizon = len(self.steps)
+        horizon = len(self.delays)
         origins = self.clock - self.delays
         slots = origins % horizon
         known = np.flatnonzero(self.origin[slots] == origins)
@@ -179,22 +202,39 @@ class QuantileTracker:
             return
         slots = slots[known]
         # A miss is judged against the radius the forecast was given (not the current one): then the
-        # long-run miss rate of the issued intervals is alpha up to (range of q) / (eta x windows).
-        scores = self.scores[slots, known][:, None, :]
-        miss = scores > self.used[slots, :, known]  # (k, L, C)
-        update = self.step[:, known] * (miss.transpose(1, 0, 2) - self.alpha)
-        # a missing target (NaN score) says nothing: no update
-        self.q[:, known] += np.where(np.isnan(scores).transpose(1, 0, 2), 0.0, update)
+        # long-run miss rate of each tracker's intervals is alpha up to (range of q) / (eta x windows).
+        scores = self.scores[slots, known][:, None, None, :]  # (k, 1, 1, C)
+        used = self.used[slots, :, :, known]  # (k, K, L, C)
+        missed = scores > used
+        observed = ~np.isnan(scores)  # a missing target (NaN score) says nothing: no update
+        alpha = self.alpha[None, None]
+        update = np.where(observed, self.step[:, :, known].transpose(2, 0, 1, 3) * (missed - alpha), 0.0)
+        self.q[:, :, known] += update.transpose(1, 2, 0, 3)
+        if len(self.q) == 1:
+            return
+        pinball = np.where(missed, (1 - alpha) * (scores - used), alpha * (used - scores))
+        pinball = np.where(observed, pinball / self.unit[:, known].transpose(1, 0, 2)[:, None], 0.0)
+        log_weight = self.log_weight[:, :, known] - self.rate * pinball.transpose(1, 2, 0, 3)
+        weight = np.exp(log_weight - log_weight.max(axis=0, keepdims=True))
+        weight = (1 - self.mix) * weight / weight.sum(axis=0, keepdims=True) + self.mix / len(self.q)
+        self.log_weight[:, :, known] = np.log(weight)
+
+    def _combined(self) -> np.ndarray:
+        """``(L, H, C)``: the trackers' radii, weighted."""
+        if len(self.q) == 1:
+            return self.q[0]
+        weight = np.exp(self.log_weight - self.log_weight.max(axis=0, keepdims=True))
+        return (weight * np.maximum(self.q, 0.0)).sum(axis=0) / weight.sum(axis=0)
 
     def radii(self, scores: np.ndarray, record: bool = True) -> np.ndarray | None:
         """``(B, L, H, C)`` radii for ``(B, H, C)`` scores of consecutive origins (None unless ``record``)."""
         scores = np.asarray(scores, dtype=np.float64)
-        out = np.empty((len(scores),) + self.q.shape) if record else None
-        horizon = len(self.steps)
+        out = np.empty((len(scores),) + self.q.shape[1:]) if record else None
+        horizon = len(self.delays)
         for i, row in enumerate(scores):
             self._observe()
             if record:
-                out[i] = self.q
+                out[i] = self._combined()
             slot = self.clock % horizon
             self.scores[slot], self.used[slot], self.origin[slot] = row, self.q, self.clock
             self.clock += 1
@@ -202,14 +242,14 @@ class QuantileTracker:
 
     def flush(self) -> None:
         """Apply every pending forecast (the end of data whose targets are all observed)."""
-        for _ in range(len(self.steps)):
+        for _ in range(len(self.delays)):
             self._observe()
             self.clock += 1
         self.origin[:] = -1
 
     def current(self) -> np.ndarray:
         """``(L, H, C)`` radii for a forecast made now."""
-        return nest(self.q, axis=0)
+        return nest(self._combined(), axis=0)
 
 
 # ---------------------------------------------------------------------------- calibration state
@@ -263,8 +303,15 @@ class ConformalCalibration:
         """A quantile tracker started at the split quantiles and walked over the calibration windows."""
         scores = self.scores_for(horizon, compute)
         q0 = np.stack([conformal_quantile(scores, level) for level in levels])
-        scale = scores.mean(axis=0, dtype=np.float64) if len(scores) else np.zeros(scores.shape[1:])
-        tracker = QuantileTracker(q0, ADAPTIVE_STEP * scale, levels, ADAPTIVE_FEEDBACK)
+        with warnings.catch_warnings():  # a step and channel with no observed score: mean 0 (no updates)
+            warnings.simplefilter("ignore", RuntimeWarning)
+            scale = np.nan_to_num(np.nanmean(scores, axis=0, dtype=np.float64)) if len(scores) else \
+                np.zeros(scores.shape[1:])
+        # a step and channel whose calibration errors are all zero: losses in units of the smallest
+        # positive mean, so the weights stay finite
+        unit = np.where(scale > 0, scale, scale[scale > 0].min() if (scale > 0).any() else 1.0)
+        tracker = QuantileTracker(q0, [k * scale for k in ADAPTIVE_STEPS], levels, ADAPTIVE_FEEDBACK,
+                                  ADAPTIVE_RATE, ADAPTIVE_MIX, unit)
         for begin in range(0, len(scores), 1024):  # in chunks: float64 copies of a batch, not of all scores
             tracker.radii(scores[begin:begin + 1024], record=False)
         tracker.flush()

@@ -481,10 +481,13 @@ class IntervalAccumulator:
         self.scaled_sums: dict[str, np.ndarray] = {}  # (L,), in data units: per-window scale or masked batches
         self.observed = 0  # targets of those
 
-    def update(self, y_true, lower, upper, scale=None, mask=None) -> None:
+    def update(self, y_true, lower, upper, scale=None, mask=None, hits=None) -> None:
         """``y_true`` ``(B, H, C)``; ``lower``, ``upper`` ``(B, L, H, C)`` (or broadcastable to it); ``scale``
         ``(B, 1, C)``: each window's series' scale (None: the constructor's per-channel scale); ``mask``
-        ``(B, H, C)`` bool, True = observed (None: all)."""
+        ``(B, H, C)`` bool, True = observed (None: all); ``hits`` ``(B, L, H, C)`` bool: which targets are
+        inside, when the caller judged that itself (conformal intervals: score <= radius, in the scores'
+        own precision, so a target whose error ties the radius counts as the calibration counted it;
+        bounds recomputed in float64 would put such ties on either side by rounding)."""
         y = np.asarray(y_true, dtype=np.float64)[:, None]
         lower, upper = np.asarray(lower, dtype=np.float64), np.asarray(upper, dtype=np.float64)
         if scale is None and self.scale is None:
@@ -494,7 +497,8 @@ class IntervalAccumulator:
             below, above = np.maximum(lower - y, 0.0), np.maximum(y - upper, 0.0)
             width = np.broadcast_to(upper - lower, np.broadcast_shapes(y.shape, lower.shape))
             penalty = (2.0 / self.alpha)[:, None, None] * (below + above)
-            terms = {"hits": (below == 0) & (above == 0), "width": width, "winkler": width + penalty}
+            inside = (below == 0) & (above == 0) if hits is None else np.asarray(hits, dtype=bool)
+            terms = {"hits": inside, "width": width, "winkler": width + np.where(inside, 0.0, penalty)}
         if scale is None and mask is None:
             for name, term in terms.items():
                 batch_sum = term.sum(axis=(0, 2), dtype=np.float64)  # (L, C)

@@ -7,10 +7,12 @@ for interval_method="split" and "adaptive" (one fit serves both: the calibration
 the method). Width and Winkler score are in the data's units (mean over channels). Rows are written
 to OUT/coverage.csv (rewritten atomically after each run; a rerun skips finished runs).
 
-``--tune``: how ``tsforecast.intervals.ADAPTIVE_STEP`` was chosen, on VALIDATION data only: AR is fitted
-on the training split minus its last VAL rows (VAL = the validation split's length), calibrated on those
-last rows, and the adaptive intervals are scored on the validation split for each candidate step;
-written to OUT/tuning.csv. The test split is never read.
+``--tune``: how ``tsforecast.intervals.ADAPTIVE_STEPS`` (and ``ADAPTIVE_RATE``, ``ADAPTIVE_FEEDBACK``) were
+chosen, on VALIDATION data only: AR is fitted on the training split minus its last VAL rows (VAL = the
+validation split's length), calibrated on those last rows, and the adaptive intervals are scored on the
+validation split for each candidate: one tracker at each step size of STEPS (both feedback rules), and
+the trackers at all of EXPERT_STEPS combined by exponential weights at each rate of RATES; written to
+OUT/tuning.csv. The test split is never read.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/scripts/interval_coverage.py --tune --models ar
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/scripts/interval_coverage.py --models ar \\
@@ -35,6 +37,8 @@ from tsforecast.models.registry import build_spec, get_model_class
 LEVELS = [80, 95]
 STEPS = [0.005, 0.01, 0.02, 0.05, 0.1, 0.2]
 FEEDBACKS = ["step", "window"]
+EXPERT_STEPS = (0.0025, 0.005, 0.01, 0.02, 0.04, 0.08)
+RATES = [0.3, 1.0, 3.0]
 FREQ = {"Weather": "10min"}  # the Weather file has a few duplicate/missing timestamps
 
 
@@ -92,13 +96,20 @@ def run(model, dataset, args, out: Path) -> None:
         row = {**keys, "method": method, "mse": scores["mse"], "mae": scores["mae"],
                "n_test_windows": scores["n_windows"],
                "n_calibration_windows": len(forecaster.intervals_.scores[args.horizon]), **scores_row(scores),
-               "adaptive_feedback": intervals.ADAPTIVE_FEEDBACK if method == "adaptive" else "",
-               "adaptive_step": intervals.ADAPTIVE_STEP if method == "adaptive" else "",
+               **(adaptive_settings() if method == "adaptive" else {}),
                "epochs": forecaster.n_epochs_, "fit_seconds": round(fit_seconds, 1),
                "evaluate_seconds": round(time.perf_counter() - started, 1), "training": json.dumps(training),
                "machine": machine_description()}
         append(out, row)
         print(model, dataset, method, {k: round(v, 2) for k, v in scores_row(scores).items()}, flush=True)
+
+
+def adaptive_settings() -> dict:
+    """The adaptive settings in force (tsforecast.intervals), as result columns."""
+    steps = intervals.ADAPTIVE_STEPS
+    return {"adaptive_feedback": intervals.ADAPTIVE_FEEDBACK,
+            "adaptive_step": " ".join(f"{k:g}" for k in steps),
+            "adaptive_rate": intervals.ADAPTIVE_RATE if len(steps) > 1 else ""}
 
 
 def tune(dataset, args, out: Path) -> None:
@@ -110,19 +121,23 @@ def tune(dataset, args, out: Path) -> None:
     head, tail = split.train.iloc[:-n_val], split.train.iloc[-n_val - args.lookback:]
     forecaster, _ = forecaster_for("ar", dataset, args.horizon, args.lookback, None, args.seed)
     forecaster.fit(head, val_df=tail)
-    candidates = [("split", "", "")] + [("adaptive", feedback, step) for feedback in FEEDBACKS for step in STEPS]
-    for method, feedback, step in candidates:
+    candidates = [("split", "", (), "")] + \
+        [("adaptive", feedback, (step,), "") for feedback in FEEDBACKS for step in STEPS] + \
+        [("adaptive", "step", EXPERT_STEPS, rate) for rate in RATES]
+    for method, feedback, steps, rate in candidates:
         forecaster.set_params(interval_method=method)
         if method == "adaptive":
-            intervals.ADAPTIVE_FEEDBACK, intervals.ADAPTIVE_STEP = feedback, step
+            intervals.ADAPTIVE_FEEDBACK, intervals.ADAPTIVE_STEPS = feedback, steps
+            intervals.ADAPTIVE_RATE = rate or intervals.ADAPTIVE_RATE
         scores = forecaster.evaluate(split.val, level=LEVELS)
-        append(out, {"dataset": dataset, "model": "ar", "method": method, "adaptive_feedback": feedback,
-                     "adaptive_step": step, **scores_row(scores)})
-        print(dataset, method, feedback, step, {k: round(v, 2) for k, v in scores_row(scores).items()}, flush=True)
+        settings = adaptive_settings() if method == "adaptive" else \
+            {"adaptive_feedback": "", "adaptive_step": "", "adaptive_rate": ""}
+        append(out, {"dataset": dataset, "model": "ar", "method": method, **settings, **scores_row(scores)})
+        print(dataset, method, settings, {k: round(v, 2) for k, v in scores_row(scores).items()}, flush=True)
 
 
 def choose(path: Path, tolerance: float = 3.0) -> pd.Series:
-    """The rule that picked ADAPTIVE_FEEDBACK and ADAPTIVE_STEP from the validation figures: among the
+    """The rule that picked ADAPTIVE_FEEDBACK, ADAPTIVE_STEPS and ADAPTIVE_RATE from the validation figures: among the
     settings whose coverage is within +-tolerance points of nominal on every dataset and level, the one
     with the lowest mean Winkler score relative to split conformal's (a ratio, so no dataset's units
     dominate)."""
@@ -133,12 +148,15 @@ def choose(path: Path, tolerance: float = 3.0) -> pd.Series:
     ratio = sum(adaptive[f"winkler_{lv}"].to_numpy() / split.loc[adaptive.dataset, f"winkler_{lv}"].to_numpy()
                 for lv in LEVELS) / len(LEVELS)
     adaptive = adaptive.assign(max_off=off, winkler_ratio=ratio)
-    table = adaptive.groupby(["adaptive_feedback", "adaptive_step"])[["max_off", "winkler_ratio"]].agg(
-        {"max_off": "max", "winkler_ratio": "mean"})
+    width = sum(adaptive[f"width_{lv}"].to_numpy() / split.loc[adaptive.dataset, f"width_{lv}"].to_numpy()
+                for lv in LEVELS) / len(LEVELS)
+    adaptive = adaptive.assign(width_ratio=width)
+    table = adaptive.groupby(["adaptive_feedback", "adaptive_step", "adaptive_rate"])[
+        ["max_off", "winkler_ratio", "width_ratio"]].agg({"max_off": "max", "winkler_ratio": "mean", "width_ratio": "mean"})
     print(table.round(3).to_string())
     ok = table[table.max_off <= tolerance]
     best = ok.winkler_ratio.idxmin()
-    print("chosen (feedback, step):", best)
+    print("chosen (feedback, steps, rate):", best)
     return table
 
 
