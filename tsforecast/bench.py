@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import csv
 import functools
 import hashlib
 import io
@@ -239,6 +240,19 @@ def git_commit() -> str:
         return out.stdout.strip() if out.returncode == 0 else ""
     except (OSError, subprocess.SubprocessError):
         return ""
+
+
+def append_row(path, row: dict, fields: list[str]) -> None:
+    """Append one result row to a benchmark script's CSV as soon as it is measured (the header first when
+    the file is new), so a rerun can skip what finished."""
+    path = Path(path)
+    new = not path.exists()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
 
 
 def read_results(out: Path) -> pd.DataFrame:

@@ -28,6 +28,7 @@ import torch
 
 from tsforecast import ARNet, Forecaster, protocol_split
 from tsforecast.data.datasets import dataset_info
+from tsforecast.bench import append_row
 
 DATASETS = ("ETTh1", "ETTm1", "Weather")
 LEARNING_RATES = (1e-3, 3e-3, 1e-2)
@@ -45,13 +46,7 @@ def done_keys(path: Path) -> set[tuple[str, str, str, str]]:
 
 
 def append(path: Path, row: dict) -> None:
-    new = not path.exists()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=FIELDS)
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
+    append_row(path, row, FIELDS)
 
 
 def main() -> None:

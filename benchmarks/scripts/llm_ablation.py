@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from tsforecast import Forecaster, protocol_split
-from tsforecast.bench import machine_description
+from tsforecast.bench import append_row, machine_description
 from tsforecast.llm import DEFAULT_LLM, parameter_counts
 from tsforecast.models import AutoTimes
 from tsforecast.precision import llm_precision
@@ -86,12 +86,7 @@ def main() -> None:
                        "fit_s": f"{forecaster.fit_seconds_:.1f}", "infer_s": f"{infer_s:.1f}",
                        "llm_dtype": llm_precision(torch.device("cpu"), spec.llm_dtype),
                        "threads": torch.get_num_threads(), "machine": machine_description()}
-                new = not results.exists()
-                with results.open("a", newline="") as handle:
-                    writer = csv.DictWriter(handle, fieldnames=FIELDS)
-                    if new:
-                        writer.writeheader()
-                    writer.writerow(row)
+                append_row(results, row, FIELDS)
                 print(row, flush=True)
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from tsforecast import Forecaster, protocol_split
-from tsforecast.bench import machine_description
+from tsforecast.bench import append_row, machine_description
 from tsforecast.models import AutoTimes
 from tsforecast.precision import cpu_bf16_support
 
@@ -90,12 +90,7 @@ def main() -> None:
                    "epoch_s": f"{epoch_s:.1f}", "train_step_s": f"{epoch_s - val_s:.1f}", "val_s": f"{val_s:.1f}",
                    "fit_s": f"{fit_s:.1f}", "infer_s": f"{infer_s:.1f}", "threads": torch.get_num_threads(),
                    "cpu_bf16": cpu_bf16_support() or "", "machine": machine_description()}
-            new = not results.exists()
-            with results.open("a", newline="") as handle:
-                writer = csv.DictWriter(handle, fieldnames=FIELDS)
-                if new:
-                    writer.writeheader()
-                writer.writerow(row)
+            append_row(results, row, FIELDS)
             print(" ".join(f"{k}={row[k]}" for k in FIELDS[:-1]), flush=True)
 
 
