@@ -161,22 +161,28 @@ def choose(path: Path, tolerance: float = 3.0) -> pd.Series:
 
 
 def table(path: Path) -> str:
-    """The markdown table of benchmarks/README.md: per model and dataset, split vs adaptive."""
+    """The markdown table of benchmarks/README.md: per model and dataset, split vs adaptive; with an
+    ``oracle.csv`` beside ``path`` (interval_oracle.py) the oracle static width too."""
     rows = pd.read_csv(path, keep_default_na=False)
+    oracle_path = Path(path).parent / "oracle.csv"
+    oracle = pd.read_csv(oracle_path).set_index(["model", "dataset"]) if oracle_path.exists() else None
     datasets = ["ETTh1", "ETTh2", "ETTm1", "ETTm2", "Weather"]
     rows = rows.assign(_d=rows.dataset.map({d: i for i, d in enumerate(datasets)})).sort_values(
         ["model", "_d"], key=lambda c: c.map({"ar": 0, "itransformer": 1, "smamba": 2}) if c.name == "model" else c,
         kind="stable")
-    lines = ["| model | dataset | epochs | cov 80 split / adaptive | width 80 | Winkler 80 | cov 95 split / adaptive "
-             "| width 95 | Winkler 95 |", "|---|---|---|---|---|---|---|---|---|"]
+    width_head = "width {lv} split / adaptive" + (" (oracle)" if oracle is not None else "")
+    lines = ["| model | dataset | epochs | cov 80 split / adaptive | " + width_head.format(lv=80) + " | Winkler 80 | "
+             "cov 95 split / adaptive | " + width_head.format(lv=95) + " | Winkler 95 |", "|---|---|---|---|---|---|---|---|---|"]
     for (model, dataset), group in rows.groupby(["model", "dataset"], sort=False):
         by = group.set_index("method")
         cells = [model, dataset, str(by.loc["split", "epochs"])]
         for lv in LEVELS:
             for metric, digits in (("coverage", 1), ("width", 2), ("winkler", 2)):
                 a, b = by.loc["split", f"{metric}_{lv}"], by.loc["adaptive", f"{metric}_{lv}"]
-                cells.append(f"{a:.{digits}f} / **{b:.{digits}f}**" if metric == "coverage" else
-                             f"{a:.{digits}f} / {b:.{digits}f}")
+                cell = f"{a:.{digits}f} / **{b:.{digits}f}**" if metric == "coverage" else f"{a:.{digits}f} / {b:.{digits}f}"
+                if metric == "width" and oracle is not None and (model, dataset) in oracle.index:
+                    cell += f" ({oracle.loc[(model, dataset), f'oracle_width_{lv}']:.{digits}f})"
+                cells.append(cell)
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -41,6 +41,34 @@ def arms(llm_layers: int) -> dict[str, tuple[str, int | None]]:
             "none": ("none", None), "attention": ("attention", None), "transformer": ("transformer", None)}
 
 
+def table(path: Path) -> str:
+    """Per arm: test MSE per horizon (mean +- std over seeds), the 4-horizon average, the best validation
+    MSE, parameter counts and seconds (mean over seeds; inference at H=96)."""
+    import pandas as pd
+
+    rows = pd.read_csv(path)
+    horizons = sorted(rows.horizon.unique())
+    names = {"pretrained": "SmolLM2 blocks (pretrained)", "random": "same blocks, random weights", "none": "none",
+             "attention": "one attention layer", "transformer": "one Transformer block"}
+    lines = ["| backbone | seeds | " + " | ".join(f"H={h}" for h in horizons) + " | average | best val MSE | "
+             "trainable | frozen blocks | fit s | test s (H=96) |", "|---" * (len(horizons) + 8) + "|"]
+    for arm in [a for a in names if a in set(rows.arm)]:
+        part = rows[rows.arm == arm]
+        cells = [names[arm], str(part.seed.nunique())]
+        for h in horizons:
+            mse = part[part.horizon == h].mse
+            cells.append(f"{mse.mean():.3f} ± {mse.std(ddof=1):.3f}" if len(mse) > 1 else f"{mse.mean():.3f}")
+        average = part.groupby("seed").mse.mean() if part.groupby("seed").horizon.nunique().eq(len(horizons)).all() \
+            else None
+        cells.append("" if average is None else f"{average.mean():.3f}")
+        first = part.drop_duplicates("seed")
+        cells += [f"{first.val_mse.mean():.3f}", f"{int(first.trainable.iloc[0]):,}",
+                  f"{int(first.frozen_blocks.iloc[0]):,}", f"{first.fit_s.mean():.0f}",
+                  f"{part[part.horizon == horizons[0]].infer_s.mean():.1f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", required=True)
@@ -51,7 +79,11 @@ def main() -> None:
     parser.add_argument("--max-epochs", type=int, default=2)
     parser.add_argument("--horizons", type=int, nargs="+", default=[96])
     parser.add_argument("--arms", nargs="+", default=None, help="a subset of the arms (default: all five)")
+    parser.add_argument("--table", action="store_true", help="print the markdown table of OUT/results.csv and exit")
     args = parser.parse_args()
+    if args.table:
+        print(table(Path(args.out) / "results.csv"))
+        return
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     results = out / "results.csv"
@@ -60,13 +92,13 @@ def main() -> None:
         with results.open() as handle:
             done = {(row["arm"], int(row["seed"]), int(row.get("horizon") or 96)) for row in csv.DictReader(handle)}
     split = protocol_split("ETTh1", args.lookback)
-    table = arms(args.llm_layers)
+    arm_specs = arms(args.llm_layers)
     for seed in args.seeds:
-        for arm in args.arms or table:
+        for arm in args.arms or arm_specs:
             todo = [horizon for horizon in args.horizons if (arm, seed, horizon) not in done]
             if not todo:
                 continue
-            llm, layers = table[arm]
+            llm, layers = arm_specs[arm]
             spec = AutoTimes(llm=llm, llm_layers=layers, train_stride=args.train_stride)
             forecaster = Forecaster(model=spec, lookback=args.lookback, horizon=96, max_epochs=args.max_epochs,
                                     random_state=seed, device="cpu")

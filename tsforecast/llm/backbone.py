@@ -45,6 +45,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib.util
+import inspect
 import json
 import logging
 import os
@@ -539,6 +540,19 @@ def llm_autocast(device: torch.device, llm_dtype: str):
     if precision == "fp32":
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
+
+
+def cache_keyword(body: nn.Module) -> str:
+    """The keyword an LLM body takes its KV cache by: ``cache`` in recent transformers (which warns on the
+    old name), ``past_key_values`` in older ones and in the ablation bodies."""
+    target = body.get_base_model() if hasattr(body, "get_base_model") else body  # a peft (LoRA) wrapper
+    return "cache" if "cache" in inspect.signature(target.forward).parameters else "past_key_values"
+
+
+def output_cache(out):
+    """The KV cache of an LLM body's output, by whichever name the output has (no deprecated alias)."""
+    fields = getattr(out, "__dataclass_fields__", {})
+    return getattr(out, "cache" if "cache" in fields else "past_key_values", None)
 
 
 def frozen_state_prefixes(network: nn.Module, backbone_attr: str = "llm") -> list[str]:

@@ -5,8 +5,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..llm.backbone import (ABLATIONS, DEFAULT_LLM, apply_lora, frozen_state_prefixes, llm_autocast,
-                            load_backbone, parse_llm)
+from ..llm.backbone import (ABLATIONS, DEFAULT_LLM, apply_lora, cache_keyword, frozen_state_prefixes, llm_autocast,
+                            load_backbone, output_cache, parse_llm)
 from ..llm.timestamps import TEMPLATE, embed_timestamps
 from ..losses import masked_mse
 from ..rollout import sliding_forecast
@@ -96,9 +96,9 @@ class AutoTimesNetwork(nn.Module):
     def _llm(self, embeds: torch.Tensor, past=None):
         with llm_autocast(embeds.device, self.llm_dtype):
             # the cache arguments only when caching (transformers 5 deprecates passing them as None)
-            cache = {} if past is None else {"past_key_values": past, "use_cache": True}
+            cache = {} if past is None else {cache_keyword(self.llm): past, "use_cache": True}
             out = self.llm(inputs_embeds=embeds, **cache)
-        return out.last_hidden_state.float(), getattr(out, "past_key_values", None)
+        return out.last_hidden_state.float(), output_cache(out)
 
     def _stamps(self, marks: torch.Tensor | None, n: int) -> torch.Tensor | None:
         return None if marks is None or not self.use_timestamps else marks[:, ::self.token_len][:, :n]
