@@ -57,10 +57,13 @@ def table(path: Path) -> str:
         cells = [names[arm], str(part.seed.nunique())]
         for h in horizons:
             mse = part[part.horizon == h].mse
-            cells.append(f"{mse.mean():.3f} ± {mse.std(ddof=1):.3f}" if len(mse) > 1 else f"{mse.mean():.3f}")
-        average = part.groupby("seed").mse.mean() if part.groupby("seed").horizon.nunique().eq(len(horizons)).all() \
-            else None
-        cells.append("" if average is None else f"{average.mean():.3f}")
+            cell = f"{mse.mean():.3f} ± {mse.std(ddof=1):.3f}" if len(mse) > 1 else f"{mse.mean():.3f}"
+            cells.append(cell if len(mse) == part.seed.nunique() else f"{cell} (seed{'s' * (len(mse) > 1)} "
+                         f"{', '.join(map(str, sorted(part[part.horizon == h].seed)))})")
+        complete = part.groupby("seed").horizon.nunique().eq(len(horizons))  # seeds scored at every horizon
+        average = part[part.seed.isin(complete[complete].index)].groupby("seed").mse.mean()
+        note = "" if complete.all() else f" (seed{'s' * (len(average) > 1)} {', '.join(map(str, average.index))})"
+        cells.append(f"{average.mean():.3f}{note}" if len(average) else "")
         first = part.drop_duplicates("seed")
         cells += [f"{first.val_mse.mean():.3f}", f"{int(first.trainable.iloc[0]):,}",
                   f"{int(first.frozen_blocks.iloc[0]):,}", f"{first.fit_s.mean():.0f}",
