@@ -8,30 +8,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
-from safetensors.torch import load_file
+from test_pretrained import LOOKBACK, TOKEN, by_hand, write_tiny
 
 from tsforecast import pretrained
 from tsforecast.llm.in_context import in_context_forecast
-from tsforecast.models import AutoTimes
-from tsforecast.models.base import Dims
-from tsforecast.pretrained import write_pretrained
-from tsforecast.rollout import sliding_forecast
-
-TOKEN, LOOKBACK, HORIZON = 4, 32, 6
-
-
-def tiny_spec():
-    return AutoTimes(llm="random-llama:16x2", token_len=TOKEN, mlp_hidden_dim=8)
 
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
-    torch.manual_seed(3)
-    spec = tiny_spec()
-    network = spec.build(Dims(1, LOOKBACK, HORIZON, 0))
-    return write_pretrained(tmp_path_factory.mktemp("pretrained") / "tiny", network, spec, LOOKBACK, HORIZON,
-                            min_context_tokens=2, training={"note": "random test adapter"})
+    return write_tiny(tmp_path_factory.mktemp("pretrained") / "tiny", seed=3)
 
 
 @pytest.fixture
@@ -44,16 +29,6 @@ def monthly(n=60, seed=0, name="y"):
     t = np.arange(n)
     values = 100 + t + 10 * np.sin(2 * np.pi * t / 12) + rng.normal(0, 1, n)
     return pd.DataFrame({name: values}, index=pd.date_range("2015-01-01", periods=n, freq="MS"))
-
-
-def by_hand(folder, rows: np.ndarray, horizon: int) -> np.ndarray:
-    """The network of the adapter file continuing ``rows`` (normalized together), its sliding rollout."""
-    network = tiny_spec().build(Dims(1, LOOKBACK, HORIZON, 0)).eval()
-    network.load_state_dict(load_file(str(Path(folder) / "adapter.safetensors")), strict=False)
-    mean, std = rows.mean(), rows.std()
-    x = torch.tensor((rows - mean) / std, dtype=torch.float32)[None, :, None]
-    with torch.no_grad():
-        return sliding_forecast(network, x, None, None, horizon)[0, :, 0].double().numpy() * std + mean
 
 
 def test_without_a_prompt_it_is_predict(zero):
