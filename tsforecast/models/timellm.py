@@ -241,7 +241,7 @@ class TimeLLM(ModelSpec):
 
     The ablation backbones are not benchmarked for Time-LLM yet (Tan et al. found them as good or
     better in 26 of 26 cases): on the project's 2-core CPU one training step of 16 windows at look-back
-    512 with 4 SmolLM2 blocks takes about 22 s (forward alone 6 s; no LLM: 4.7 s, most of it the
+    512 with 4 SmolLM2 blocks takes about 22 s (forward alone 6 s; no LLM: 4.7 s, much of it the
     prototype mapping over the 49k-word vocabulary), so 5 arms x 3 seeds need a GPU. AutoTimes'
     ablations (CPU budgets, 3 seeds) are in benchmarks/README.md: there the pretrained blocks did not help.
     """
