@@ -252,8 +252,9 @@ class AutoTimes(ModelSpec):
     block 0.510 (seed spread at most 0.015). Look-back 672 (the paper's) with 8 blocks, 3 seeds: pretrained
     0.503, random 0.442, none 0.447, attention 0.428, Transformer block 0.446 (H=96: 0.458, 0.401, 0.392,
     0.393, 0.403). The pretrained blocks were the worst arm at every horizon and budget, and no LLM at all
-    was within 0.02 of the best and 7-23x faster to fit: Tan et al.'s finding, the opposite of AutoTimes' own ablation (LLaMA-7B,
-    full training). Not measured at the reference settings (all blocks, every window, 10 epochs): a GPU job.
+    was within 0.02 of the best and 7-23x faster to fit: Tan et al.'s finding, the opposite of AutoTimes'
+    own ablation (LLaMA-7B, full training). Not measured at the reference settings (all blocks, every
+    window, 10 epochs): a GPU job.
 
     Memory: one training step at the default batch (292 windows of 7 channels, look-back 672) needs
     about 0.56 GB per LLM layer in fp32 on CPU, about 18 GB at peak for all 30 layers of the default
