@@ -354,19 +354,21 @@ class PretrainedForecaster(Forecaster):
         context = min(shipped.context, int(self.lookback) // token * token) if self.context is None else self.context
         return check_context(context, token, shipped.min_context_tokens, int(self.lookback))
 
-    def _read_any(self, X, what: str, keep: bool = False) -> Panel:
+    def _read_any(self, X, what: str, keep: bool = False, min_rows: int | None = None,
+                  rows_needed_for: str | None = None) -> Panel:
         """``X`` read as fit reads data (its own columns and calendar); ``keep``: record its columns as fit
-        does (``frame_columns_``), else nothing of it is kept."""
+        does (``frame_columns_``), else nothing of it is kept. ``min_rows`` (default: the shortest
+        context) and ``rows_needed_for`` word the error for too few rows."""
         if X is None:
             raise ValueError(f"a zero-shot forecaster has no data of its own: pass the series, e.g. "
                              f"predict(df, horizon={self.horizon}); or fine-tune it first with fit(df)")
         kept = self.__dict__.get("frame_columns_")
-        minimum = self._min_context()
+        if min_rows is None:
+            min_rows = self._min_context()
+            rows_needed_for = (f"the shortest context the pretrained model reads ({min_rows // int(self.model_.token_len)}"
+                               f" tokens of {self.model_.token_len} steps)")
         try:
-            panel = self._read(X, what, fit=True, min_rows=minimum,
-                               rows_needed_for=f"the shortest context the pretrained model reads "
-                                               f"({minimum // int(self.model_.token_len)} tokens of "
-                                               f"{self.model_.token_len} steps)")
+            panel = self._read(X, what, fit=True, min_rows=min_rows, rows_needed_for=rows_needed_for)
         finally:  # a wide read records the frame's columns as fit's; a zero-shot predict keeps nothing
             if not keep:
                 self.__dict__.pop("frame_columns_", None)
@@ -405,7 +407,11 @@ class PretrainedForecaster(Forecaster):
                 raise ValueError(f"ids {ids_text(absent) if absent else '(empty)'} name no series of the predict data "
                                  f"(its series: {ids_text(panel.ids)}); pass ids of X's series, or ids=None for all")
             series = [s for s in series if s.id in wanted]
-        contexts = self._contexts_zero_shot(series)
+        return self._forecast_contexts(self._contexts_zero_shot(series), panel, horizon)
+
+    def _forecast_contexts(self, contexts: list[SeriesData], panel: Panel, horizon: int) -> pd.DataFrame:
+        """The zero-shot forecast after each context (the rows the network reads), each scaled on its own
+        rows, in ``panel``'s layout (its roles, calendar, wide or long)."""
         roles, n_targets = panel.roles, len(panel.roles.targets)
         scalers = []
         for context in contexts:
@@ -435,16 +441,22 @@ class PretrainedForecaster(Forecaster):
             blocks.append((context.id, future, pd.DataFrame(values, index=future, columns=list(roles.targets))))
         return to_output(blocks, panel.long, panel.layout.id_col, panel.layout.time_col)
 
+    def _context_rows(self, n_rows: int) -> int:
+        """How many of a series' last ``n_rows`` rows the zero-shot network reads: ``min(rows, context)``,
+        floored to whole tokens."""
+        token = int(self.model_.token_len)
+        return min(n_rows, self._zero_shot_context()) // token * token
+
     def _contexts_zero_shot(self, series: list[SeriesData]) -> list[SeriesData]:
         """Each series' last ``min(rows, context)`` rows, floored to whole tokens."""
-        token, minimum, context = int(self.model_.token_len), self._min_context(), self._zero_shot_context()
-        short = [s for s in series if min(len(s), context) // token * token < minimum]
+        token, minimum = int(self.model_.token_len), self._min_context()
+        short = [s for s in series if self._context_rows(len(s)) < minimum]
         if short:
             counts = ", ".join(f"{'' if s.id is None else repr(s.id) + ': '}{len(s)}" for s in short[:5])
             raise ValueError(f"the pretrained model needs at least {minimum} rows of history per series "
                              f"({minimum // token} tokens of {token} steps); {len(short)} series have fewer "
                              f"(rows: {counts}); give at least {minimum} rows, or leave those series out")
-        return [s.tail_from(len(s) - min(len(s), context) // token * token) for s in series]
+        return [s.tail_from(len(s) - self._context_rows(len(s))) for s in series]
 
     # ------------------------------------------------------------------ zero-shot evaluate
     def evaluate(self, X, horizon=None, batch_size=None, units="scaled", per_step=False, level=None) -> dict:

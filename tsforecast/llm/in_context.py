@@ -25,10 +25,7 @@ import pandas as pd
 import torch
 
 from ..data.calendar import describe_freq, next_steps
-from ..data.panel import Panel, SeriesData, to_output
-from ..data.scaling import fit_scaler
-from ..data.tensors import encode
-from ..rollout import autoregressive_forecast
+from ..data.panel import Panel, SeriesData
 from ..validation import check_positive_int
 
 
@@ -105,20 +102,6 @@ def _fitted_forecast(forecaster, prompt, X, horizon) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------------------- the pretrained, zero-shot
-def _read_zero_shot(forecaster, frame, what: str, min_rows: int, needed_for: str) -> Panel:
-    """``frame`` read as the zero-shot ``predict`` reads its data (its own columns and calendar), keeping
-    nothing of it on the forecaster."""
-    kept = forecaster.__dict__.get("frame_columns_")
-    try:
-        panel = forecaster._read(frame, what, fit=True, min_rows=min_rows, rows_needed_for=needed_for)
-    finally:  # a wide read records its columns as fit's; a zero-shot forecast keeps nothing
-        forecaster.__dict__.pop("frame_columns_", None)
-        if kept is not None:
-            forecaster.frame_columns_ = kept
-    forecaster._check_roles(forecaster.model_, panel.roles)
-    return panel
-
-
 def _zero_shot_forecast(forecaster, prompt, X, horizon) -> pd.DataFrame:
     token = int(forecaster.model_.token_len)
     minimum = forecaster._min_context()
@@ -130,10 +113,10 @@ def _zero_shot_forecast(forecaster, prompt, X, horizon) -> pd.DataFrame:
     if prompt is not None:
         _check_prompt_rows(len(prompt), token)
     # With a prompt the context may be one token: prompt and context together make the model's input.
-    panel = _read_zero_shot(forecaster, X, "X", token if prompt is not None else minimum,
-                            f"one token of {token} steps after the prompt" if prompt is not None else
-                            f"the shortest context the pretrained model reads: {minimum // token} tokens of "
-                            f"{token} steps; or pass a prompt")
+    panel = forecaster._read_any(X, "X", min_rows=token if prompt is not None else minimum,
+                                 rows_needed_for=f"one token of {token} steps after the prompt" if prompt is not None
+                                 else f"the shortest context the pretrained model reads: {minimum // token} tokens "
+                                      f"of {token} steps; or pass a prompt")
     if len(panel.series) != 1:
         raise ValueError(f"X has {len(panel.series)} series; in-context forecasting serves one series at a time: "
                          f"pass one series' rows (e.g. X[X[{panel.layout.id_col!r}] == some_id]) with its own prompt")
@@ -143,12 +126,10 @@ def _zero_shot_forecast(forecaster, prompt, X, horizon) -> pd.DataFrame:
                          f"forecaster serves one column at a time: pass X[[{targets[0]!r}]] and its prompt "
                          f"prompt[[{targets[0]!r}]]")
     series = panel.series[0]
-    # the rows predict reads (its zero-shot context); the read ensured the minimum
-    n_context = min(len(series), forecaster._zero_shot_context()) // token * token
+    n_context = forecaster._context_rows(len(series))  # the rows predict reads; the read ensured the minimum
     context = series.tail_from(len(series) - n_context)
-    values = context.values
     if prompt is not None:
-        shown = _read_zero_shot(forecaster, prompt, "prompt", 1, "one token")
+        shown = forecaster._read_any(prompt, "prompt", min_rows=1, rows_needed_for="one token")
         if len(shown.series) != 1 or list(shown.roles.columns) != list(panel.roles.columns):
             got = list(shown.roles.columns) if len(shown.series) == 1 else f"{len(shown.series)} series"
             raise ValueError(f"the prompt has {got}, X has the column {targets}: a prompt is earlier rows of the "
@@ -162,18 +143,10 @@ def _zero_shot_forecast(forecaster, prompt, X, horizon) -> pd.DataFrame:
                              f"the {minimum // token} tokens of {token} steps the pretrained model reads; give more "
                              "rows to either")
         _check_before(earlier, context, panel.calendar)
-        values = np.concatenate([earlier.values, context.values])
-    roles = panel.roles
-    scaler = fit_scaler(values, roles.columns)  # the network normalizes again: this only keeps values in range
-    index = context.index if prompt is None else earlier.index.append(context.index)  # gapped: marks are never read
-    together = SeriesData(series.id, index, values)
-    encoded = encode([together], [scaler], roles, panel.calendar, None, forecaster.device_)
-    x = encoded.values.view(1, len(values), -1)
-    scaled = autoregressive_forecast(forecaster.network_, x, None, None, horizon, len(targets))
-    forecast = scaled[0].double().cpu().numpy() * scaler.scale_[:len(targets)] + scaler.mean_[:len(targets)]
-    future = panel.calendar.external(panel.calendar.future(context.index[-1], horizon), set_freq=not panel.long)
-    frame = pd.DataFrame(forecast, index=future, columns=targets)
-    return to_output([(series.id, future, frame)], panel.long, panel.layout.id_col, panel.layout.time_col)
+        # prompt and context as one input (its index has a gap: the zero-shot network reads no marks)
+        context = SeriesData(series.id, earlier.index.append(context.index),
+                             np.concatenate([earlier.values, context.values]))
+    return forecaster._forecast_contexts([context], panel, horizon)
 
 
 def _check_same_step(prompt: Panel, data: Panel) -> None:
