@@ -255,6 +255,16 @@ def append_row(path, row: dict, fields: list[str]) -> None:
         writer.writerow(row)
 
 
+def read_rows(path) -> list[dict]:
+    """The rows a benchmark script's CSV already holds (:func:`append_row`; none when it does not exist yet),
+    as strings, for the script to skip what finished."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
 def read_results(out: Path) -> pd.DataFrame:
     path = Path(out) / RESULTS_FILE
     if not path.is_file():

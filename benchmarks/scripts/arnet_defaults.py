@@ -20,7 +20,6 @@ Each finished run is appended to the CSV at once; a rerun skips the runs already
 from __future__ import annotations
 
 import argparse
-import csv
 import time
 from pathlib import Path
 
@@ -28,7 +27,7 @@ import torch
 
 from tsforecast import ARNet, Forecaster, protocol_split
 from tsforecast.data.datasets import dataset_info
-from tsforecast.bench import append_row
+from tsforecast.bench import append_row, read_rows
 
 DATASETS = ("ETTh1", "ETTm1", "Weather")
 LEARNING_RATES = (1e-3, 3e-3, 1e-2)
@@ -39,10 +38,7 @@ FIELDS = ["dataset", "model", "learning_rate", "batch_size", "val_one_step_mse",
 
 
 def done_keys(path: Path) -> set[tuple[str, str, str, str]]:
-    if not path.exists():
-        return set()
-    with path.open() as f:
-        return {(r["dataset"], r["model"], r["learning_rate"], r["batch_size"]) for r in csv.DictReader(f)}
+    return {(r["dataset"], r["model"], r["learning_rate"], r["batch_size"]) for r in read_rows(path)}
 
 
 def append(path: Path, row: dict) -> None:

@@ -25,14 +25,13 @@ blocks takes about 22 s) fits one Time-LLM per horizon (it forecasts its horizon
 from __future__ import annotations
 
 import argparse
-import csv
 import time
 from pathlib import Path
 
 import torch
 
 from tsforecast import Forecaster, protocol_split
-from tsforecast.bench import append_row, machine_description
+from tsforecast.bench import append_row, machine_description, read_rows
 from tsforecast.llm import DEFAULT_LLM, parameter_counts
 from tsforecast.models import AutoTimes, TimeLLM
 from tsforecast.precision import llm_precision
@@ -100,10 +99,7 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     results = out / "results.csv"
-    done = set()
-    if results.exists():
-        with results.open() as handle:
-            done = {(row["arm"], int(row["seed"]), int(row.get("horizon") or 96)) for row in csv.DictReader(handle)}
+    done = {(row["arm"], int(row["seed"]), int(row.get("horizon") or 96)) for row in read_rows(results)}
     split = protocol_split("ETTh1", args.lookback)
     arm_specs = arms(args.llm_layers)
     for seed in args.seeds:

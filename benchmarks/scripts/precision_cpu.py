@@ -20,7 +20,6 @@ times on a shared machine: compare them within one run of this script only.
 from __future__ import annotations
 
 import argparse
-import csv
 import time
 from pathlib import Path
 
@@ -28,7 +27,7 @@ import numpy as np
 import torch
 
 from tsforecast import Forecaster, protocol_split
-from tsforecast.bench import append_row, machine_description
+from tsforecast.bench import append_row, machine_description, read_rows
 from tsforecast.models import AutoTimes
 from tsforecast.precision import cpu_bf16_support
 
@@ -63,10 +62,7 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     results = out / "results.csv"
-    done = set()
-    if results.exists():
-        with results.open() as handle:
-            done = {(row["model"], row["arm"], int(row["seed"])) for row in csv.DictReader(handle)}
+    done = {(row["model"], row["arm"], int(row["seed"])) for row in read_rows(results)}
     splits = {}
     for seed in args.seeds:
         for model, arm, setting, kwargs, lookback in runs(args):
