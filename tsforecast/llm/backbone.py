@@ -43,6 +43,7 @@ each tensor's values, per block), stored with a saved model and checked on load 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import importlib.util
 import inspect
@@ -546,7 +547,13 @@ def cache_keyword(body: nn.Module) -> str:
     """The keyword an LLM body takes its KV cache by: ``cache`` in recent transformers (which warns on the
     old name), ``past_key_values`` in older ones and in the ablation bodies."""
     target = body.get_base_model() if hasattr(body, "get_base_model") else body  # a peft (LoRA) wrapper
-    return "cache" if "cache" in inspect.signature(target.forward).parameters else "past_key_values"
+    return _cache_keyword_of(type(target))
+
+
+@functools.lru_cache(maxsize=None)
+def _cache_keyword_of(body_class: type) -> str:
+    # once per class: the rollout asks at every generated token
+    return "cache" if "cache" in inspect.signature(body_class.forward).parameters else "past_key_values"
 
 
 def output_cache(out):
