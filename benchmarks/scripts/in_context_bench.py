@@ -76,8 +76,9 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # zero_shot_bench beside this script
 from zero_shot_bench import (FREQ_NAME, HORIZON, ORIGINS, gmean, load_llm, load_series,  # noqa: E402
-                             machine, snaive_forecast, write_atomic)
+                             machine, snaive_forecast)
 
+from tsforecast.io import write_atomic  # noqa: E402
 from tsforecast.llm.in_context import in_context_forecast  # noqa: E402
 from tsforecast.metrics import mase, seasonal_naive_scale, smape  # noqa: E402
 from scipy.stats import wilcoxon  # noqa: E402

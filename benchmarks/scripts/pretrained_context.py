@@ -63,9 +63,11 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from pretrain_autotimes import TOKEN_LEN, build_panels  # noqa: E402  (the pretraining's own validation panels)
+from zero_shot_bench import gmean  # noqa: E402
 
 import tsforecast  # noqa: E402
 from tsforecast.data import synthetic  # noqa: E402
+from tsforecast.io import write_atomic  # noqa: E402
 from tsforecast.metrics import seasonal_naive_scale  # noqa: E402
 
 CANDIDATES = (16, 24, 32, 48, 64, 96, 128, 192)
@@ -211,12 +213,6 @@ def check_context_setting(model, items: list[dict], rows: int) -> float:
     return float(np.max(np.abs(setting["y"].to_numpy() - given["y"].to_numpy())))
 
 
-def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def run(args) -> pd.DataFrame:
     import torch
 
@@ -267,11 +263,6 @@ def run(args) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------------------------------ the report
-def gmean(x) -> float:
-    x = np.asarray(x, dtype=np.float64)
-    return float(np.exp(np.mean(np.log(x))))
-
-
 def summarize(results: pd.DataFrame, config: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(geometric-mean MASE, mean scaled MSE): rows the candidates, columns the groups and ``overall``."""
     keep = results[results["config"] == config]

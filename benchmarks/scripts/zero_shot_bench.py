@@ -62,6 +62,7 @@ import statsmodels.api as sm
 
 import tsforecast
 from tsforecast import Forecaster
+from tsforecast.io import write_atomic
 from tsforecast.metrics import mase, seasonal_naive_scale
 
 ORIGINS = 3
@@ -231,12 +232,6 @@ def probe(llm, out: Path) -> None:
 
 
 # ------------------------------------------------------------------------------------------------- the run
-def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def run(out: Path, models: list[str], only: list[str] | None, llm_path: Path | None = None) -> pd.DataFrame:
     out.mkdir(parents=True, exist_ok=True)
     path = out / "results.csv"
