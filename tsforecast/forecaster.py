@@ -516,9 +516,14 @@ class Forecaster(BaseEstimator):
         usable = [(n, s) for n, s in zip(numbers, cal.series) if len(s) >= self.lookback + horizon]
         if not usable:
             return np.zeros((0, horizon, len(self.columns_)), dtype=np.float32)
+        return self._window_errors([s for _, s in usable], [n for n, _ in usable], self.calendar_, horizon)
+
+    def _window_errors(self, series: list[SeriesData], numbers: list[int], calendar: Calendar,
+                       horizon: int) -> np.ndarray:
+        """Absolute scaled errors ``(windows, horizon, C)`` of every stride-1 window of ``series`` (NaN
+        where a target is missing): the conformal scores of those windows."""
         scores = []
-        for batch, forecast in self._window_forecasts([s for _, s in usable], [n for n, _ in usable],
-                                                      self.calendar_, horizon):
+        for batch, forecast in self._window_forecasts(series, numbers, calendar, horizon):
             error = (forecast - batch.y).abs()
             if batch.y_observed is not None:
                 error = error.masked_fill(~batch.y_observed, float("nan"))

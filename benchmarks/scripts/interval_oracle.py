@@ -29,17 +29,10 @@ LEVELS = (80, 95)
 FREQ = {"Weather": "10min"}
 
 
-def window_errors(forecaster: Forecaster, df: pd.DataFrame, horizon: int) -> np.ndarray:
-    """Absolute scaled errors ``(windows, horizon, channels)`` of every stride-1 window of ``df`` (the
-    windows ``evaluate`` scores)."""
-    series, numbers, calendar = forecaster._evaluation_series(df, horizon)
-    return np.concatenate([(forecast - batch.y).abs().cpu().numpy()
-                           for batch, forecast in forecaster._window_forecasts(series, numbers, calendar, horizon)])
-
-
 def oracle_row(forecaster: Forecaster, model: str, dataset: str, split, horizon: int) -> dict:
     scale = forecaster._target_scaler(0).scale_
-    test = window_errors(forecaster, split.test, horizon).astype(np.float64)
+    # the test windows' scores, computed as the calibration's are
+    test = forecaster._window_errors(*forecaster._evaluation_series(split.test, horizon), horizon).astype(np.float64)
     calibration = forecaster.intervals_.scores_for(horizon, forecaster._calibration_scores).astype(np.float64)
     row = {"model": model, "dataset": dataset, "horizon": horizon, "n_test_windows": len(test)}
     for level in LEVELS:
