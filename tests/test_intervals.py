@@ -59,13 +59,18 @@ def test_finite_sample_quantile_by_hand():
         assert np.isinf(conformal_quantile(scores, 95)[0, 0])  # ceil(9.5) = 10 > 9
 
 
-def test_too_few_calibration_windows_give_infinite_intervals_with_a_warning():
+@pytest.mark.parametrize("method", ["split", "adaptive"])
+def test_too_few_calibration_windows_give_infinite_intervals_with_a_warning(method):
     data = make_ar_frame(n=60, seed=2)
-    f = Forecaster(model="naive", lookback=L, horizon=H, validation_fraction=0.25).fit(data)
+    f = Forecaster(model="naive", lookback=L, horizon=H, validation_fraction=0.25, interval_method=method).fit(data)
     assert len(f.intervals_.scores[H]) == 15 - H + 1  # the windows of the last 25% of the rows
     with pytest.warns(RuntimeWarning, match="95% interval is infinite"):
         out = f.predict(level=[80, 95])
-    assert np.isinf(out["c0-hi-95"]).all() and np.isfinite(out["c0-hi-80"]).all()
+        scores = f.evaluate(data, level=[80, 95])
+    # infinite, never NaN: the adaptive trackers of an infinite level stay infinite
+    assert np.isposinf(out["c0-hi-95"]).all() and np.isneginf(out["c0-lo-95"]).all()
+    assert np.isfinite(out["c0-hi-80"]).all()
+    assert scores["coverage_95"] == 100.0 and np.isinf(scores["width_95"]) and np.isfinite(scores["width_80"])
 
 
 def test_split_coverage_is_near_nominal_on_fresh_stationary_data():

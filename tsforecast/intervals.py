@@ -213,7 +213,9 @@ class QuantileTracker:
         if len(self.q) == 1:
             return
         pinball = np.where(missed, (1 - alpha) * (scores - used), alpha * (used - scores))
-        pinball = np.where(observed, pinball / self.unit[:, known].transpose(1, 0, 2)[:, None], 0.0)
+        # an infinite radius (a level with too few calibration windows, the same for every tracker) tells the
+        # trackers apart no more than a missing target does: no weight update, and the radius stays infinite
+        pinball = np.where(observed & np.isfinite(used), pinball / self.unit[:, known].transpose(1, 0, 2)[:, None], 0.0)
         log_weight = self.log_weight[:, :, known] - self.rate * pinball.transpose(1, 2, 0, 3)
         weight = np.exp(log_weight - log_weight.max(axis=0, keepdims=True))
         weight = (1 - self.mix) * weight / weight.sum(axis=0, keepdims=True) + self.mix / len(self.q)
